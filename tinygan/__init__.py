@@ -1,0 +1,20 @@
+"""tinygan: an educational GAN library whose every gradient is written by hand.
+
+NumPy by default; ``tinygan.backend.use("cupy")`` (or ``TINYGAN_BACKEND=cupy``) runs
+the same code on a GPU.
+"""
+
+from . import backend, gradcheck, losses, optim
+from .layers import Dense, Layer, LayerInputError, LeakyReLU, ReLU, Sigmoid, Tanh, sigmoid
+from .models import Sequential
+from .optim import SGD, Adam, RMSProp
+from .train import History, TrainingDiverged, fit, update_d, update_g
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "backend", "gradcheck", "losses", "optim",
+    "Layer", "LayerInputError", "Dense", "Sigmoid", "Tanh", "ReLU", "LeakyReLU", "sigmoid",
+    "Sequential", "SGD", "Adam", "RMSProp",
+    "History", "TrainingDiverged", "fit", "update_d", "update_g",
+]

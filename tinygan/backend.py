@@ -1,0 +1,163 @@
+"""The array backend: NumPy by default, CuPy with one switch.
+
+This is the only module in tinygan that imports ``numpy`` or ``cupy``. Everything
+else asks it for an array module:
+
+* inside ``forward``/``backward`` a layer calls ``get_array_module(x)``, so the
+  data decides where the arithmetic runs and there is no hidden global;
+* the global default (``use("cupy")`` or ``TINYGAN_BACKEND=cupy``) is consulted
+  only when something new is *allocated*: parameters, noise, random generators;
+* ``to_numpy(x)`` is the one explicit host copy, used at the edges (plots, metrics,
+  printing).
+
+Random numbers always come from explicit generators made by ``rng(seed)``. NumPy
+and CuPy generators produce *different* streams for the same seed, so a run is
+reproducible on one backend, not across backends.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+
+import numpy
+
+__all__ = [
+    "BackendError",
+    "use",
+    "name",
+    "xp",
+    "numpy",
+    "get_array_module",
+    "to_numpy",
+    "asarray",
+    "rng",
+    "cupy_available",
+    "checks",
+    "checks_enabled",
+]
+
+
+class BackendError(RuntimeError):
+    """Raised when a backend is asked for that cannot be used here."""
+
+
+_BACKENDS = ("numpy", "cupy")
+_state = {"name": "numpy", "module": numpy, "checks": True}
+_cupy = None  # the cupy module once it has been imported successfully
+
+
+def _import_cupy():
+    """Import CuPy and prove that a device answers, or raise one clear error."""
+    global _cupy
+    if _cupy is not None:
+        return _cupy
+    try:
+        import cupy  # noqa: TID251 - the backend is the one place allowed to
+
+        cupy.cuda.runtime.getDeviceCount()
+        cupy.zeros(1).sum()  # fails here, not mid-training, if the driver is broken
+    except Exception as exc:  # ImportError, CUDARuntimeError, ...
+        raise BackendError(
+            "tinygan backend 'cupy' was requested but CuPy cannot be used here: "
+            f"{type(exc).__name__}: {exc}. Install the wheel that matches your CUDA "
+            "(pip install 'tinygan[gpu]' for CUDA 12, or cupy-cuda13x for CUDA 13) on a "
+            "machine with an NVIDIA GPU, or stay on the default backend with "
+            "tinygan.backend.use('numpy')."
+        ) from exc
+    _cupy = cupy
+    return cupy
+
+
+def cupy_available() -> bool:
+    """True when CuPy imports and a CUDA device answers (never raises)."""
+    try:
+        _import_cupy()
+    except BackendError:
+        return False
+    return True
+
+
+def use(backend: str) -> None:
+    """Select the array backend used for new allocations: ``"numpy"`` or ``"cupy"``.
+
+    >>> use("numpy"); name()
+    'numpy'
+    """
+    if backend not in _BACKENDS:
+        raise BackendError(f"unknown tinygan backend {backend!r}; expected one of {_BACKENDS}")
+    module = numpy if backend == "numpy" else _import_cupy()
+    _state["name"], _state["module"] = backend, module
+
+
+def name() -> str:
+    """The name of the current default backend."""
+    return _state["name"]
+
+
+def xp():
+    """The array module of the current default backend (for allocation only)."""
+    return _state["module"]
+
+
+def get_array_module(*arrays):
+    """The array module (numpy or cupy) that owns ``arrays``: layer code follows its data."""
+    if _cupy is not None:
+        for a in arrays:
+            if isinstance(a, _cupy.ndarray):
+                return _cupy
+    return numpy
+
+
+def to_numpy(x):
+    """An explicit host copy: a NumPy array from a NumPy or CuPy array (or a scalar)."""
+    if _cupy is not None and isinstance(x, _cupy.ndarray):
+        return _cupy.asnumpy(x)
+    return numpy.asarray(x)
+
+
+def asarray(x, dtype=None):
+    """Move ``x`` to the current default backend (an explicit copy when it crosses devices)."""
+    mod = xp()
+    if mod is numpy:
+        return to_numpy(x) if dtype is None else to_numpy(x).astype(dtype, copy=False)
+    return mod.asarray(x, dtype=dtype)
+
+
+def rng(seed=None):
+    """A random ``Generator`` on the current default backend.
+
+    NumPy's and CuPy's generators give different streams for the same seed.
+    """
+    return xp().random.default_rng(seed)
+
+
+def legacy_random_state(seed):
+    """NumPy's legacy ``RandomState``: only for reproducing code that seeded the global RNG."""
+    return numpy.random.RandomState(seed)
+
+
+@contextlib.contextmanager
+def checks(enabled: bool):
+    """Turn input checks that need a device→host sync (finiteness) on or off in a block.
+
+    Shape and dtype checks are free and always on. The finiteness check of layer
+    inputs reads one boolean back from the device; on a GPU inner loop you may
+    turn it off with ``with backend.checks(False): ...``. The trainer's check of
+    each loss for NaN stays on either way.
+    """
+    old = _state["checks"]
+    _state["checks"] = bool(enabled)
+    try:
+        yield
+    finally:
+        _state["checks"] = old
+
+
+def checks_enabled() -> bool:
+    return _state["checks"]
+
+
+_env = os.environ.get("TINYGAN_BACKEND")
+if _env:
+    use(_env.strip().lower())

@@ -1,0 +1,1 @@
+"""Experiments that reproduce results step by step; each is also a CLI sub-command."""

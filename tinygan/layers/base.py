@@ -1,0 +1,144 @@
+"""The Layer contract that every layer in tinygan follows.
+
+* ``params`` and ``grads`` are dicts with the same keys, shapes and dtypes.
+* ``forward(x)`` stores in ``self.cache`` exactly what ``backward`` needs.
+* ``backward(dout)`` consumes that cache, *accumulates* (``+=``) into ``grads`` and
+  returns dL/dx with the shape and dtype of ``x``. The cache has one slot: a
+  backward without a matching forward raises.
+* ``zero_grad()`` resets the gradients in place (optimizers hold references).
+"""
+
+from __future__ import annotations
+
+from .. import backend
+
+
+class LayerInputError(ValueError):
+    """Bad input to a layer: wrong shape, dtype, or non-finite values."""
+
+
+class Layer:
+    """Base class: parameter bookkeeping, the one-slot cache, and input checks."""
+
+    def __init__(self):
+        self.params: dict = {}
+        self.grads: dict = {}
+        self.cache = None
+        self.training = True
+
+    # -- the contract ---------------------------------------------------------
+    def forward(self, x):  # pragma: no cover - abstract
+        raise NotImplementedError
+
+    def backward(self, dout):  # pragma: no cover - abstract
+        raise NotImplementedError
+
+    def __call__(self, x):
+        return self.forward(x)
+
+    def zero_grad(self):
+        for g in self.grads.values():
+            g.fill(0)
+
+    def clear_cache(self):
+        """Drop a cached forward that will get no backward (e.g. G's output in D's step)."""
+        self.cache = None
+
+    def train(self):
+        self.training = True
+        return self
+
+    def eval(self):
+        self.training = False
+        return self
+
+    @property
+    def dtype(self):
+        """The dtype of the parameters (None for a layer without parameters)."""
+        for p in self.params.values():
+            return p.dtype
+        return None
+
+    def astype(self, dtype):
+        """Convert parameters (and gradients) to ``dtype`` in place; returns self."""
+        for k in list(self.params):
+            xp = backend.get_array_module(self.params[k])
+            self.params[k] = self.params[k].astype(dtype)
+            self.grads[k] = xp.zeros_like(self.params[k])
+        self.cache = None
+        return self
+
+    def num_params(self) -> int:
+        return int(sum(p.size for p in self.params.values()))
+
+    # -- helpers for subclasses -------------------------------------------------
+    def _pop_cache(self):
+        """Take the cache left by ``forward``; raise if there is none."""
+        if self.cache is None:
+            raise RuntimeError(
+                f"{self!r}.backward() was called without a matching forward(): "
+                "each forward caches what one backward needs, and backward consumes it"
+            )
+        cache, self.cache = self.cache, None
+        return cache
+
+    def _check_input(self, x, ndim=None, shape=None):
+        """Fail early, naming this layer, on a wrong type, dtype, rank, shape or NaN.
+
+        ``shape`` may contain ``None`` for free dimensions, e.g. ``(None, 64)``.
+        """
+        if not hasattr(x, "dtype") or not hasattr(x, "shape"):
+            raise LayerInputError(
+                f"{self!r} expected an array, got {type(x).__name__}; "
+                "convert with tinygan.backend.asarray(x, dtype)"
+            )
+        if x.dtype.kind != "f":
+            raise LayerInputError(
+                f"{self!r} expected a floating-point array, got dtype {x.dtype}"
+            )
+        own = self.dtype
+        if own is not None and x.dtype != own:
+            raise LayerInputError(
+                f"{self!r} has {own} parameters but received {x.dtype} input; "
+                f"cast the input (x.astype('{own}')) or the layer (layer.astype(...))"
+            )
+        if shape is not None:
+            ndim = len(shape)
+        if ndim is not None and x.ndim != ndim:
+            expected = _fmt_shape(shape) if shape is not None else f"{ndim}-D"
+            raise LayerInputError(
+                f"{self!r} expected input of shape {expected}, got {tuple(x.shape)}"
+            )
+        if shape is not None:
+            for want, got in zip(shape, x.shape):
+                if want is not None and want != got:
+                    raise LayerInputError(
+                        f"{self!r} expected input of shape {_fmt_shape(shape)}, "
+                        f"got {tuple(x.shape)}"
+                    )
+        if backend.checks_enabled():
+            xp = backend.get_array_module(x)
+            if not bool(xp.isfinite(x).all()):
+                bad = int((~xp.isfinite(x)).sum())
+                raise LayerInputError(
+                    f"{self!r} received {bad} non-finite value(s) (NaN or inf) in its input "
+                    f"of shape {tuple(x.shape)}"
+                )
+
+    def _check_dout(self, dout, like_shape, like_dtype=None):
+        """Upstream gradients must match the forward output exactly: no broadcasting."""
+        if not hasattr(dout, "shape") or tuple(dout.shape) != tuple(like_shape):
+            got = tuple(dout.shape) if hasattr(dout, "shape") else type(dout).__name__
+            raise LayerInputError(
+                f"{self!r}.backward expected dout of shape {tuple(like_shape)} "
+                f"(the shape of its output), got {got}"
+            )
+        if like_dtype is not None and dout.dtype != like_dtype:
+            raise LayerInputError(
+                f"{self!r}.backward expected dout of dtype {like_dtype}, got {dout.dtype}"
+            )
+
+
+def _fmt_shape(shape):
+    return "(" + ", ".join("N" if s is None and i == 0 else ("*" if s is None else str(s))
+                           for i, s in enumerate(shape)) + ")"
