@@ -6,11 +6,13 @@ Profiles (``HYPOTHESIS_PROFILE``): ``dev`` few examples (the default on a laptop
 
 import os
 
-import numpy as np
-import pytest
-from hypothesis import HealthCheck, settings
+os.environ.setdefault("MPLBACKEND", "Agg")  # tests draw figures without a display
 
-from tinygan import backend
+import numpy as np  # noqa: E402
+import pytest  # noqa: E402
+from hypothesis import HealthCheck, settings  # noqa: E402
+
+from tinygan import backend  # noqa: E402
 
 # The `xp` fixture only selects a backend and holds no state between examples, so the
 # function-scoped-fixture health check does not apply to it.

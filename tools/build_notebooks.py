@@ -1,0 +1,63 @@
+"""Regenerate the committed .ipynb files from their jupytext percent sources, with outputs.
+
+    python tools/build_notebooks.py                 # every notebook, full mode
+    python tools/build_notebooks.py notebooks/01_slanted_faces.py
+    python tools/build_notebooks.py --quick ...     # short mode (what CI executes)
+
+The .py file is the source of truth; the .ipynb is never edited by hand. Learners
+read the .ipynb (with its figures) on a code host before installing anything.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import pathlib
+import sys
+import time
+
+ROOT = pathlib.Path(__file__).resolve().parents[1]
+
+
+def execute(py_path, quick=False, timeout=1800):
+    """Read a percent script, execute it in its own folder, return the executed notebook."""
+    import jupytext
+    from nbclient import NotebookClient
+
+    nb = jupytext.read(py_path)
+    nb.metadata.setdefault("kernelspec", {"name": "python3", "display_name": "Python 3",
+                                          "language": "python"})
+    env_before = os.environ.get("TINYGAN_QUICK")
+    os.environ["TINYGAN_QUICK"] = "1" if quick else "0"
+    os.environ.setdefault("MPLBACKEND", "module://matplotlib_inline.backend_inline")
+    try:
+        client = NotebookClient(nb, timeout=timeout, kernel_name="python3",
+                                resources={"metadata": {"path": str(pathlib.Path(py_path).parent)}})
+        client.execute()
+    finally:
+        if env_before is None:
+            os.environ.pop("TINYGAN_QUICK", None)
+        else:
+            os.environ["TINYGAN_QUICK"] = env_before
+    return nb
+
+
+def main(argv=None):
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("paths", nargs="*", help="notebooks/*.py (default: all)")
+    ap.add_argument("--quick", action="store_true", help="short mode (TINYGAN_QUICK=1)")
+    args = ap.parse_args(argv)
+    import jupytext
+
+    paths = [pathlib.Path(p) for p in args.paths] or sorted((ROOT / "notebooks").glob("[0-9]*.py"))
+    for p in paths:
+        t = time.time()
+        nb = execute(p, quick=args.quick)
+        out = p.with_suffix(".ipynb")
+        jupytext.write(nb, out, fmt="ipynb")
+        print(f"{out}  ({time.time() - t:.0f} s)")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
