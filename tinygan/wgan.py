@@ -86,7 +86,7 @@ def interpolate(x_real, x_fake, rng):
         raise ValueError(f"interpolate: real and fake batches differ in shape, "
                          f"{tuple(x_real.shape)} vs {tuple(x_fake.shape)}")
     xp = backend.get_array_module(x_real)
-    eps = xp.asarray(rng.uniform(size=(x_real.shape[0], 1))).astype(x_real.dtype)
+    eps = xp.asarray(rng.random((x_real.shape[0], 1))).astype(x_real.dtype)
     return eps * x_real + (1 - eps) * x_fake, eps
 
 
