@@ -182,7 +182,8 @@ def softmax_cross_entropy(logits, labels):
     Math
     ----
     p_n = softmax(z_n),  computed as exp(z_n − max z_n) / Σ_k exp(z_nk − max z_n)
-    L = −(1/N) Σ_n log p_n[y_n] = (1/N) Σ_n (logsumexp(z_n) − z_n[y_n])
+    L = −(1/N) Σ_n log p_n[y_n] = (1/N) Σ_n (logsumexp(z_n) − z_n[y_n]),
+        logsumexp(z_n) = max z_n + log1p(Σ_{k ≠ argmax} exp(z_nk − max z_n))  (no overflow)
     dL/dz = (p − onehot(y)) / N
     The full softmax Jacobian diag(p) − ppᵀ, contracted with −onehot(y)/p, collapses
     to p − onehot(y); keeping only its diagonal p(1 − p) would be wrong.
@@ -214,12 +215,16 @@ def softmax_cross_entropy(logits, labels):
     if lo < 0 or hi >= K:
         raise ValueError(f"{name}: labels must lie in [0, {K}) for {K} classes, got values "
                          f"from {lo} to {hi}")
-    rows = xp.arange(N)
-    z = logits - logits.max(axis=1, keepdims=True)            # (N, K), max entry 0
-    e = xp.exp(z)
-    s = e.sum(axis=1, keepdims=True)                          # (N, 1), in [1, K]
-    loss = (xp.log(s[:, 0]) - z[rows, labels]).sum() / N
-    dlogits = e / s                                           # p
+    rows, top = xp.arange(N), logits.argmax(axis=1)
+    z = logits - logits[rows, top][:, None]                   # (N, K), z[n, top_n] = 0
+    e = xp.exp(z)                                             # in (0, 1], no overflow
+    # logsumexp(z_n) = log(1 + t_n) with t_n the sum over the other classes; log1p keeps
+    # its digits when the model is confident (t_n ≈ 1e-9 would vanish in log(1 + t_n))
+    e[rows, top] = 0
+    t = e.sum(axis=1)                                         # (N,)
+    e[rows, top] = 1
+    loss = (xp.log1p(t) - z[rows, labels]).sum() / N
+    dlogits = e / (1 + t)[:, None]                            # p
     dlogits[rows, labels] -= 1                                # p − onehot(y)
     dlogits /= N
     return loss, dlogits
