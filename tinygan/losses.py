@@ -135,8 +135,11 @@ def generator_loss_minimax(fake_logits):
     dL_G/da = −σ(a)/m = −D/m
 
     When D rejects fakes confidently (D → 0) the gradient vanishes: G stalls.
+    This is 2 × the tutorial's J(G) = ½ E log(1 − D(G(z))) (+ a constant in G).
 
     Returns (loss, d_fake_logits).
+
+    Derivation: derivations/04_generator_losses.md#backward-the-gradient-with-respect-to-the-logit
     """
     _check_logits("generator_loss_minimax", fake_logits)
     n = fake_logits.size
@@ -152,9 +155,11 @@ def generator_loss_nonsaturating(fake_logits):
     dL_G/da = −(1 − σ(a))/m = −(1 − D)/m
 
     Same fixed point as the minimax cost, but the gradient is largest exactly
-    when D rejects the fakes.
+    when D rejects the fakes. This is 2 × the tutorial's J(G) = −½ E log D(G(z)).
 
     Returns (loss, d_fake_logits).
+
+    Derivation: derivations/04_generator_losses.md#backward-the-gradient-with-respect-to-the-logit
     """
     _check_logits("generator_loss_nonsaturating", fake_logits)
     n = fake_logits.size
@@ -183,15 +188,16 @@ def generator_loss(fake_logits, kind="nonsaturating"):
 # discriminator cost J(D) = −½ E log D(x) − ½ E log(1 − D(G(z))) averages the real
 # and the fake halves. Our losses are plain means without the ½:
 #
-#     ours                                   tutorial
-#     discriminator_loss   = 2·J(D)
-#     generator_loss_minimax  = 2·J(G) + const   (J(G) = −J(D); the real term is const in G)
-#     generator_loss_nonsaturating = 2·J(G)      (J(G) = −½ E log D(G(z)))
-#     generator_loss_maximum_likelihood = 2·J(G) (J(G) = −½ E exp(σ⁻¹(D(G(z)))))
+#     discriminator_loss                 = 2·J(D)
+#     generator_loss_minimax             = 2·J(G) + const   J(G) = −J(D); its real-data
+#                                                           term is a constant in G
+#     generator_loss_nonsaturating       = 2·J(G)           J(G) = −½ E log D(G(z))
+#     generator_loss_maximum_likelihood  = 2·J(G)           J(G) = −½ E exp(σ⁻¹(D(G(z))))
 #
-# So every gradient we return is exactly twice the tutorial's, and the *per-sample*
+# So every gradient we return is exactly twice the tutorial's, and the per-sample
 # gradient m·dL/da is the un-halved −D, −(1 − D), −D/(1 − D) of papers.md §3. A
 # factor 2 on all three costs changes no fixed point and no ratio between them.
+# Derivation: derivations/04_generator_losses.md#scaling-ours-are-twice-the-tutorials
 
 
 def generator_loss_maximum_likelihood(fake_logits):
