@@ -56,8 +56,10 @@ class Config:
     lr_pretrain: float = 0.01
     num_steps: int = 300            # G steps per run (what the figures show)
     window: int = 50                # the table averages the first `window` steps
-    lr_G: float = 0.05              # plain SGD
+    lr_G: float = 0.05
+    opt_G: str = "sgd"              # "sgd" (plain) or "adam" (betas 0.5, 0.999)
     lr_D: float = 0.05              # plain SGD, "trained" mode only
+    k: int = 1                      # D steps per G step, "trained" mode only
     eval_size: int = 2000           # fixed noise batch for the mean and std of G(z)
     dtype: str = "float64"
 
@@ -131,11 +133,11 @@ class SaturationResult:
             lines.append(f"{s['d_mode']:8} {s['cost']:19} {s['mean_grad_norm']:13.3g} "
                          f"{s['distance']:9.3g} {s['mean_G_shift']:11.3g} "
                          f"{s['final_mean_G']:15.3g} {s['final_D_fake']:13.3g}  {div}")
-        for mode in {r.d_mode for r in self.runs.values()}:
+        for mode in [m for m in D_MODES if any(r.d_mode == m for r in self.runs.values())]:
             if (mode, "minimax") in self.runs and (mode, "nonsaturating") in self.runs:
                 lines.append(f"{mode}: non-saturating / minimax  gradient norm × "
-                             f"{self.ratio(mode, 'mean_grad_norm'):.0f}, distance × "
-                             f"{self.ratio(mode, 'distance'):.0f}")
+                             f"{self.ratio(mode, 'mean_grad_norm'):.3g}, distance × "
+                             f"{self.ratio(mode, 'distance'):.3g}")
         return "\n".join(lines)
 
     def to_json(self):
@@ -190,7 +192,7 @@ def _grad_norm(model):
 
 
 def train_generator(G, D, cost, d_mode, cfg, bar=None):
-    """Train G (SGD) with one cost from the given start; D frozen or trained (k = 1).
+    """Train G with one cost from the given start; D frozen, or trained (k D steps per G step).
 
     Every run draws from a fresh ``backend.rng(cfg.seed + 2)``, so all runs see the
     same noise (and, when D trains, the same real batches). A run stops at the
@@ -201,7 +203,12 @@ def train_generator(G, D, cost, d_mode, cfg, bar=None):
         raise ValueError(f"train_generator: d_mode must be one of {D_MODES}, got {d_mode!r}")
     real, noise = _sampler(cfg, backend.rng(cfg.seed + 2))
     z_eval = backend.rng(cfg.seed + 3).standard_normal((cfg.eval_size, 1)).astype(cfg.dtype)
-    opt_G = SGD(G, lr=cfg.lr_G)
+    if cfg.opt_G == "sgd":
+        opt_G = SGD(G, lr=cfg.lr_G)
+    elif cfg.opt_G == "adam":
+        opt_G = Adam(G, lr=cfg.lr_G, betas=(0.5, 0.999))
+    else:
+        raise ValueError(f"train_generator: opt_G must be 'sgd' or 'adam', got {cfg.opt_G!r}")
     opt_D = SGD(D, lr=cfg.lr_D) if d_mode == "trained" else None
     run = CostRun(cost, d_mode)
 
@@ -216,7 +223,7 @@ def train_generator(G, D, cost, d_mode, cfg, bar=None):
     for step in range(cfg.num_steps):
         try:
             with backend.numpy.errstate(over="raise", invalid="raise"):
-                if opt_D is not None:  # Algorithm 1's inner loop, k = 1
+                for _ in range(cfg.k if opt_D is not None else 0):  # Algorithm 1's inner loop
                     update_d(G, D, real(cfg.batch_size), noise(cfg.batch_size), opt_D)
                 stats = update_g(G, D, noise(cfg.batch_size), opt_G, cost)
                 gn = _grad_norm(G)
@@ -335,7 +342,8 @@ def plot_grad_norms(result):
         lo, hi = ax.get_ylim()
         ax.set_ylim(lo, min(hi, 1e3))  # an overflowing run would squash the others
         ax.set(xlabel="G step", ylabel="‖∇θ_G cost‖",
-               title=f"D {mode}" + (" (k = 1 D step per G step)" if mode == "trained" else ""))
+               title=f"D {mode}" + (f" (k = {result.config.k} D step per G step)"
+                                       if mode == "trained" else ""))
         ax.grid(alpha=0.3)
     _legend_below(fig, axes[0, 0])
     fig.suptitle(f"Gradient reaching G (shaded: the first {result.config.window} steps, "
