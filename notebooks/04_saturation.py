@@ -157,9 +157,10 @@ sat.plot_generated(result);
 #   is no longer small and G starts to move (after about 150 steps with D frozen, much
 #   later with D trained, in the full run).
 # * **Maximum likelihood** stalls just like minimax at first, then **blows up**: once a
-#   few samples reach a region where D's logit is around +10, their weights
-#   $e^{a} \approx 10^4$ dominate the batch and one SGD step throws G far past the data;
-#   the next logits overflow and the run stops (marked on the figure). The
+#   few samples reach a region where D's logit is large, their weights $e^{a}$ dominate the
+#   batch; the step they cause widens G, more samples land where D believes, their weights
+#   are larger still. With D frozen the gradient norm goes 0.007 → 8 → 62 → $6\cdot10^{19}$
+#   in three steps, the next logits overflow and the run stops (marked on the figure). The
 #   maximum-likelihood gradient is carried by the handful of samples D believes most:
 #   very high variance, exactly what the right end of the gradient plot predicted.
 
