@@ -11,7 +11,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from tinygan import losses
+from tinygan import backend, losses
 from tinygan.experiments import saturation
 from tinygan.gradcheck import check_function
 
@@ -121,6 +121,15 @@ def test_maximum_likelihood_overflow_is_a_clear_error():
         assert np.isfinite(value) and np.isfinite(grad).all() and grad.dtype == dtype
     with pytest.raises(ValueError, match="floating-point"):
         losses.generator_loss_maximum_likelihood(np.array([[1, 2]]))
+
+
+def test_maximum_likelihood_overflow_check_follows_backend_checks():
+    # with checks off (a GPU inner loop: no device→host read) the overflow is a −inf loss,
+    # which the trainer's finiteness check turns into TrainingDiverged
+    a = np.array([[1000.0], [0.0]])
+    with backend.checks(False), np.errstate(over="ignore"):
+        value, grad = losses.generator_loss_maximum_likelihood(a)
+    assert value == -np.inf and grad[0, 0] == -np.inf and grad[1, 0] == -0.5
 
 
 @needs_torch

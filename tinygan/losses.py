@@ -219,10 +219,13 @@ def generator_loss_maximum_likelihood(fake_logits):
     Overflow. No stable rewrite exists: the true value −eᵃ itself is not
     representable once a > log(max float) (709.78 in float64, 88.72 in float32).
     Rather than return −inf (and NaN further on) we raise a ValueError naming the
-    largest logit. Very negative logits are fine: eᵃ underflows quietly to 0,
-    which is the correct limit (a = −1000 gives cost 0 and gradient 0).
-    Each sample's term is divided by m *before* summing, so a batch of logits
-    each just under the limit does not overflow in the sum.
+    largest logit. That check reads one number back from the device, so it is
+    skipped inside ``backend.checks(False)`` (GPU inner loops); an overflow then
+    gives a loss of −inf, on which :func:`tinygan.train.fit` stops.
+    Very negative logits are fine: eᵃ underflows quietly to 0, the correct limit
+    (a = −1000 gives cost 0 and gradient 0). Each sample's term is divided by m
+    *before* summing, so a batch of logits each just under the limit does not
+    overflow in the sum.
 
     Shapes: fake_logits: (m, 1) or any shape (mean over all m elements).
     Returns (loss: 0-d, d_fake_logits: like fake_logits).
@@ -233,7 +236,9 @@ def generator_loss_maximum_likelihood(fake_logits):
     xp = backend.get_array_module(fake_logits)
     # log of the largest float, computed in float64 (in float32 it would round up past it)
     limit = math.log(float(backend.numpy.finfo(fake_logits.dtype).max))
-    a_max = float(fake_logits.max())  # one scalar sync; fit() reads the loss back anyway
+    # Reading the largest logit is a device→host sync: skipped under backend.checks(False),
+    # where an overflow shows up as a loss of −inf instead, which fit() stops on.
+    a_max = float(fake_logits.max()) if backend.checks_enabled() else -math.inf
     if not a_max <= limit:  # also catches NaN
         raise ValueError(
             "generator_loss_maximum_likelihood: exp(logit) overflows "
