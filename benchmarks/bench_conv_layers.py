@@ -16,12 +16,16 @@ import subprocess
 import sys
 import time
 
-# (name, kind, C_in, C_out, H_in): k4 s2 p1 as in DCGAN on 28×28 images, batch 64
+# (name, kind, C_in, C_out, H_in): k4 s2 p1 as in DCGAN on 28×28 images, batch 64.
+# The NumPy inputs are plain NCHW arrays, so each conv layer pays its layout conversion
+# here; inside a network the previous layer's channels-last output makes it free.
 LAYERS = [
     ("G: ConvT 128x7x7 -> 64x14x14", "convT", 128, 64, 7),
     ("G: ConvT 64x14x14 -> 1x28x28", "convT", 64, 1, 14),
     ("D: Conv 1x28x28 -> 64x14x14", "conv", 1, 64, 28),
     ("D: Conv 64x14x14 -> 128x7x7", "conv", 64, 128, 14),
+    ("BatchNorm 64x14x14", "bn", 64, 64, 14),
+    ("BatchNorm 128x7x7", "bn", 128, 128, 7),
 ]
 N, K, S, P = 64, 4, 2, 1
 
@@ -29,13 +33,16 @@ N, K, S, P = 64, 4, 2, 1
 def run_numpy(reps):
     import numpy as np
 
-    from tinygan import Conv2d, ConvTranspose2d, backend
+    from tinygan import BatchNorm, Conv2d, ConvTranspose2d, backend
 
     g = np.random.default_rng(0)
     times = {}
     for name, kind, ci, co, h in LAYERS:
-        cls = ConvTranspose2d if kind == "convT" else Conv2d
-        layer = cls(ci, co, K, stride=S, padding=P, rng=backend.rng(0))
+        if kind == "bn":
+            layer = BatchNorm(ci)
+        else:
+            cls = ConvTranspose2d if kind == "convT" else Conv2d
+            layer = cls(ci, co, K, stride=S, padding=P, rng=backend.rng(0))
         x = g.standard_normal((N, ci, h, h), dtype=np.float32)
         out = layer.forward(x)
         dout = g.standard_normal(out.shape, dtype=np.float32)
@@ -56,7 +63,9 @@ def run_torch(reps):
     torch.manual_seed(0)
     times = {}
     for name, kind, ci, co, h in LAYERS:
-        if kind == "convT":
+        if kind == "bn":
+            layer = torch.nn.BatchNorm2d(ci)
+        elif kind == "convT":
             layer = torch.nn.ConvTranspose2d(ci, co, K, stride=S, padding=P)
         else:
             layer = torch.nn.Conv2d(ci, co, K, stride=S, padding=P)
