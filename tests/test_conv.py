@@ -379,3 +379,29 @@ def test_forward_errors(xp):
     with pytest.raises(LayerInputError, match=r"expected dout of shape \(1, 3, 2, 2\)"):
         convT.backward(xp.zeros((1, 3, 4, 4), dtype="float32"))
     assert out.shape == (1, 3, 2, 2)
+
+
+def test_small_dcgan_stack_gradcheck(xp):
+    """G and D in miniature, chained: the NCHW views of channels-last memory that conv and
+    BatchNorm layers hand each other, Reshape and Flatten included, give correct gradients
+    end to end (Tanh instead of ReLU keeps central differences away from kinks). Layers
+    followed by BatchNorm have no bias: BatchNorm subtracts the channel mean, so such a
+    bias has exactly zero gradient (a gradcheck of it compares 0 with float noise)."""
+    r = backend.rng(5)
+    G = tg.Sequential(tg.Dense(3, 4 * 3 * 3, rng=r, init=0.5), tg.Reshape((4, 3, 3)),
+                      tg.BatchNorm(4), tg.Tanh(),
+                      tg.ConvTranspose2d(4, 3, 4, stride=2, padding=1, bias=False, rng=r,
+                                         init=0.3),
+                      tg.BatchNorm(3), tg.Tanh(),
+                      tg.ConvTranspose2d(3, 1, 4, stride=2, padding=1, rng=r, init=0.3),
+                      tg.Tanh())
+    D = tg.Sequential(tg.Conv2d(1, 3, 4, stride=2, padding=1, rng=r, init=0.3), tg.Tanh(),
+                      tg.Conv2d(3, 4, 4, stride=2, padding=1, bias=False, rng=r, init=0.3),
+                      tg.BatchNorm(4), tg.Tanh(), tg.Flatten(),
+                      tg.Dense(4 * 3 * 3, 1, rng=r, init=0.5))
+    model = tg.Sequential(*G.layers, *D.layers)
+    z = xp.asarray(np.random.default_rng(5).standard_normal((4, 3)))
+    assert G.astype("float64").forward(z).shape == (4, 1, 12, 12)
+    G.clear_cache()
+    report = check_layer(model, z, seed=5, max_checks=15)
+    assert report.max_rel_error < 1e-6, str(report)

@@ -43,7 +43,9 @@ class BatchNorm(Layer):
     dtype : parameter dtype, default "float32"
 
     ``running_mean`` and ``running_var`` are state, not parameters: optimizers do
-    not see them; ``astype`` converts them. γ starts at 1 and β at 0.
+    not see them; ``astype`` converts them. γ starts at 1 and β at 0. A bias in the
+    layer before a train-mode BatchNorm is wasted (its gradient is exactly zero, β
+    plays its role): build that layer with ``bias=False``, as DCGAN does.
 
     Cache
     -----
