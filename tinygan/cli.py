@@ -14,11 +14,12 @@ import sys
 # name on the command line -> module (imported only when listed or run)
 EXPERIMENTS = {
     "toy2x2": "tinygan.experiments.toy2x2",
+    "saturation": "tinygan.experiments.saturation",
     "modes": "tinygan.experiments.modes",
 }
 
 # what `tinygan demo` runs, in order, each in its quick-enough default mode
-DEMO = ["toy2x2", "modes"]
+DEMO = ["toy2x2", "saturation", "modes"]
 
 
 def _common(p):
