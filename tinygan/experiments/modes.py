@@ -199,23 +199,37 @@ def _se(a):
     return float(a.std(ddof=1) / math.sqrt(len(a))) if len(a) > 1 else float("nan")
 
 
-def summarize(results):
-    """Group runs by (data, method, k): mean ± standard error of modes, HQ % and KL."""
+def run_record(r):
+    """A :class:`RunResult` as a JSON-ready dict (what ``modes.json`` stores per run)."""
+    return {"data": r.data, "method": r.method, "seed": r.seed, "k": r.k, "steps": r.steps,
+            "seconds": r.seconds, **r.stats.as_dict()}
+
+
+def summarize(records):
+    """Group runs (dicts of :func:`run_record`) by (data, method, k): mean ± s.e. over seeds."""
     np = backend.numpy
     groups = {}
-    for r in results:
-        groups.setdefault((r.data, r.method, r.k), []).append(r)
+    for r in records:
+        groups.setdefault((r["data"], r["method"], r["k"]), []).append(r)
+    order = {m: i for i, m in enumerate(METHODS)}
     rows = []
-    for (data, method, k), rs in groups.items():
-        modes = np.array([r.stats.modes for r in rs], dtype=float)
-        hq = np.array([100 * r.stats.high_quality for r in rs])
-        kl = np.array([r.stats.kl for r in rs])
+    for (data, method, k), rs in sorted(groups.items(),
+                                        key=lambda g: (g[0][0] != "ring", order[g[0][1]], g[0][2])):
+        modes = np.array([r["modes"] for r in rs], dtype=float)
+        hq = np.array([100 * r["high_quality"] for r in rs])
+        kl = np.array([r["kl"] for r in rs])
         rows.append({"data": data, "method": method, "k": k, "seeds": len(rs),
-                     "steps": rs[0].steps, "modes": float(modes.mean()), "modes_se": _se(modes),
-                     "hq": float(hq.mean()), "hq_se": _se(hq), "kl": float(kl.mean()),
-                     "seconds": float(np.mean([r.seconds for r in rs])),
+                     "steps": rs[0]["steps"], "modes": float(modes.mean()),
+                     "modes_se": _se(modes), "hq": float(hq.mean()), "hq_se": _se(hq),
+                     "kl_median": float(np.median(kl)),
+                     "seconds": float(np.mean([r["seconds"] for r in rs])),
                      "per_seed_modes": [int(v) for v in modes]})
     return rows
+
+
+def _pm(mean, se, digits):
+    """'mean ± se', or just the mean for a single seed."""
+    return f"{mean:.{digits}f}" + ("" if math.isnan(se) else f" ± {se:.{digits}f}")
 
 
 def _published(data, method):
@@ -233,13 +247,15 @@ def format_table(rows, protocol):
         K = 8 if data == "ring" else 25
         lines += [f"### {data} ({K} modes), protocol {protocol}", "",
                   "| method | k | seeds | G steps | modes captured | high-quality % "
-                  "| KL to uniform | s/run | PacGAN Table 1 (modes / HQ %) |",
-                  "|---|---|---|---|---|---|---|---|---|"]
+                  "| median KL to uniform | modes per seed | s/run "
+                  "| PacGAN Table 1 (modes / HQ %) |",
+                  "|---|---|---|---|---|---|---|---|---|---|"]
         for r in sel:
             lines.append(
                 f"| {r['method']} | {r['k']} | {r['seeds']} | {r['steps']} | "
-                f"{r['modes']:.2f} ± {r['modes_se']:.2f} | {r['hq']:.1f} ± {r['hq_se']:.1f} | "
-                f"{r['kl']:.3f} | {r['seconds']:.0f} | "
+                f"{_pm(r['modes'], r['modes_se'], 2)} | {_pm(r['hq'], r['hq_se'], 1)} | "
+                f"{r['kl_median']:.3f} | {' '.join(map(str, r['per_seed_modes']))} | "
+                f"{r['seconds']:.0f} | "
                 f"{_published(data, r['method']) if r['k'] == 1 else '—'} |")
         v = VEEGAN_TABLE[data]
         lines += ["", "VEEGAN Table 1 (5 runs, other networks), modes / HQ %: "
@@ -279,9 +295,20 @@ def add_arguments(p):
     p.add_argument("--k-sweep", action="store_true",
                    help="also run the plain GAN on the ring with k = 1, 2, 5")
     p.add_argument("--quick", action="store_true", help="seconds: ring, gan and pac2, one seed")
+    p.add_argument("--tables-from", nargs="+", metavar="JSON", default=None,
+                   help="train nothing: print the tables of the runs in these modes.json files")
 
 
 def main(args):
+    if args.tables_from:
+        records, protocols = [], set()
+        for path in args.tables_from:
+            with open(path) as f:
+                saved = json.load(f)
+            records += saved["runs"]
+            protocols.add(saved["protocol"])
+        print(format_table(summarize(records), "/".join(sorted(protocols))))
+        return 0
     if args.quick:
         protocol = "quick"
         datas = args.data or ["ring"]
@@ -310,17 +337,15 @@ def main(args):
         print(f"[{i + 1}/{len(jobs)}] {d:4} {meth:7} k={k} seed {s}: {r.stats.modes}/"
               f"{r.stats.num_modes} modes, HQ {100 * r.stats.high_quality:.1f}%, "
               f"KL {r.stats.kl:.3f} ({r.seconds:.0f} s)", flush=True)
-    rows = summarize(results)
+    records = [run_record(r) for r in results]
+    rows = summarize(records)
     table = format_table(rows, protocol)
     print()
     print(table)
     with open(os.path.join(args.out, "modes.md"), "w") as f:
         f.write(table + "\n")
     with open(os.path.join(args.out, "modes.json"), "w") as f:
-        json.dump({"protocol": protocol, "rows": rows,
-                   "runs": [{"data": r.data, "method": r.method, "seed": r.seed, "k": r.k,
-                             "steps": r.steps, "seconds": r.seconds, **r.stats.as_dict()}
-                            for r in results]}, f, indent=1)
+        json.dump({"protocol": protocol, "rows": rows, "runs": records}, f, indent=1)
     paths = []
     for d in datas:
         figs = plot_results(results, d) or {}
