@@ -217,20 +217,23 @@ def run_record(r):
 
 
 def summarize(records):
-    """Group runs (dicts of :func:`run_record`) by (data, method, k): mean ± s.e. over seeds."""
+    """Group runs (dicts of :func:`run_record`) by (data, method, k, steps): mean ± s.e."""
     np = backend.numpy
     groups = {}
     for r in records:
-        groups.setdefault((r["data"], r["method"], r["k"]), []).append(r)
+        groups.setdefault((r["data"], r["method"], r["k"], r["steps"]), []).append(r)
     order = {m: i for i, m in enumerate(METHODS)}
     rows = []
-    for (data, method, k), rs in sorted(groups.items(),
-                                        key=lambda g: (g[0][0] != "ring", order[g[0][1]], g[0][2])):
+    def key(item):
+        data, method, k, steps = item[0]
+        return (data != "ring", steps, order[method], k)
+
+    for (data, method, k, steps), rs in sorted(groups.items(), key=key):
         modes = np.array([r["modes"] for r in rs], dtype=float)
         hq = np.array([100 * r["high_quality"] for r in rs])
         kl = np.array([r["kl"] for r in rs])
         rows.append({"data": data, "method": method, "k": k, "seeds": len(rs),
-                     "steps": rs[0]["steps"], "modes": float(modes.mean()),
+                     "steps": steps, "modes": float(modes.mean()),
                      "modes_se": _se(modes), "hq": float(hq.mean()), "hq_se": _se(hq),
                      "kl_median": float(np.median(kl)),
                      "seconds": float(np.mean([r["seconds"] for r in rs])),
