@@ -278,17 +278,31 @@ def format_table(rows, protocol):
 
 
 def plot_results(results, data):
-    """Snapshots of the plain GAN and of the method with most modes on ``data`` (first seed)."""
+    """Snapshots of the plain GAN and of the best method on ``data`` (each its first seed).
+
+    The best method has the most modes captured on average over seeds, then the most
+    high-quality samples (runs with k = 1 only). Returns {name: Figure}.
+    """
     on = [r for r in results if r.data == data and r.k == 1 and r.snapshots]
     if not on:
-        return None
+        return {}
     mix = mixture(data)
-    best = max(on, key=lambda r: (r.stats.modes, r.stats.high_quality))
-    gan = [r for r in on if r.method == "gan"]
+    by_method = {}
+    for r in on:
+        by_method.setdefault(r.method, []).append(r)
+
+    def score(method):
+        rs = by_method[method]
+        return (sum(r.stats.modes for r in rs) / len(rs),
+                sum(r.stats.high_quality for r in rs) / len(rs))
+
+    best = max(by_method, key=score)
     figs = {}
-    for r in ([gan[0]] if gan else []) + ([best] if not gan or best is not gan[0] else []):
-        figs[r.method] = plot_snapshots(r.snapshots, mix.means,
-                                        title=f"{r.method} on the {data}, seed {r.seed}")
+    for method in dict.fromkeys(["gan", best]):
+        if method in by_method:
+            r = by_method[method][0]
+            figs[method] = plot_snapshots(r.snapshots, mix.means,
+                                          title=f"{method} on the {data}, seed {r.seed}")
     return figs
 
 
@@ -362,7 +376,7 @@ def main(args):
         json.dump({"protocol": protocol, "rows": rows, "runs": records}, f, indent=1)
     paths = []
     for d in datas:
-        figs = plot_results(results, d) or {}
+        figs = plot_results(results, d)
         for meth, fig in figs.items():
             path = os.path.join(args.out, f"modes_{d}_{meth}.png")
             fig.savefig(path, dpi=110)
