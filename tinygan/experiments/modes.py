@@ -137,10 +137,11 @@ class RunResult:
     snapshots: list  # (step, samples, ModeStats)
     seconds: float
     history: object
+    gp_lambda: float = None  # WGAN-GP only
 
 
 def run(data="ring", method="gan", seed=0, protocol="reduced", k=1, steps=None,
-        progress=False, snapshots=None):
+        progress=False, snapshots=None, gp_lambda=10.0):
     """Train one method on one mixture with one seed; measure modes at a few moments.
 
     Returns a :class:`RunResult`: the final :class:`tinygan.modes.ModeStats` and the
@@ -186,7 +187,7 @@ def run(data="ring", method="gan", seed=0, protocol="reduced", k=1, steps=None,
         else:
             opt_G = Adam(G, lr=proto.wgangp_lr, betas=(0.0, 0.9))
             opt_D = Adam(D, lr=proto.wgangp_lr, betas=(0.0, 0.9))
-            kw = {"gp_lambda": 10.0}
+            kw = {"gp_lambda": gp_lambda}
         optimizers += [opt_G, opt_D]
         history = fit_wgan(G, D, sample_real, sample_noise, opt_G, opt_D, steps,
                            batch_size=proto.packs, n_critic=5, seed=seed + 40_000,
@@ -200,7 +201,8 @@ def run(data="ring", method="gan", seed=0, protocol="reduced", k=1, steps=None,
     seconds = time.perf_counter() - t0
     final = snaps[-1][2] if snaps else mode_stats(
         sample_generator(G, NUM_EVAL_SAMPLES, LATENT_DIM, seed=seed + 30_000), mix.means, mix.std)
-    return RunResult(data, method, seed, k, steps, final, snaps, seconds, history)
+    return RunResult(data, method, seed, k, steps, final, snaps, seconds, history,
+                     gp_lambda if method == "wgan-gp" else None)
 
 
 # --- tables -----------------------------------------------------------------------------------
@@ -213,7 +215,7 @@ def _se(a):
 def run_record(r):
     """A :class:`RunResult` as a JSON-ready dict (what ``modes.json`` stores per run)."""
     return {"data": r.data, "method": r.method, "seed": r.seed, "k": r.k, "steps": r.steps,
-            "seconds": r.seconds, **r.stats.as_dict()}
+            "gp_lambda": r.gp_lambda, "seconds": r.seconds, **r.stats.as_dict()}
 
 
 def summarize(records):
@@ -221,18 +223,20 @@ def summarize(records):
     np = backend.numpy
     groups = {}
     for r in records:
-        groups.setdefault((r["data"], r["method"], r["k"], r["steps"]), []).append(r)
+        lam = r.get("gp_lambda") or (10.0 if r["method"] == "wgan-gp" else None)
+        groups.setdefault((r["data"], r["method"], r["k"], r["steps"], lam), []).append(r)
     order = {m: i for i, m in enumerate(METHODS)}
     rows = []
     def key(item):
-        data, method, k, steps = item[0]
-        return (data != "ring", steps, order[method], k)
+        data, method, k, steps, lam = item[0]
+        return (data != "ring", steps, order[method], k, -(lam or 0))
 
-    for (data, method, k, steps), rs in sorted(groups.items(), key=key):
+    for (data, method, k, steps, lam), rs in sorted(groups.items(), key=key):
         modes = np.array([r["modes"] for r in rs], dtype=float)
         hq = np.array([100 * r["high_quality"] for r in rs])
         kl = np.array([r["kl"] for r in rs])
-        rows.append({"data": data, "method": method, "k": k, "seeds": len(rs),
+        label = method + (f" λ={lam:g}" if lam is not None else "")
+        rows.append({"data": data, "method": method, "label": label, "k": k, "seeds": len(rs),
                      "steps": steps, "modes": float(modes.mean()),
                      "modes_se": _se(modes), "hq": float(hq.mean()), "hq_se": _se(hq),
                      "kl_median": float(np.median(kl)),
@@ -266,7 +270,7 @@ def format_table(rows, protocol):
                   "|---|---|---|---|---|---|---|---|---|---|"]
         for r in sel:
             lines.append(
-                f"| {r['method']} | {r['k']} | {r['seeds']} | {r['steps']} | "
+                f"| {r.get('label', r['method'])} | {r['k']} | {r['seeds']} | {r['steps']} | "
                 f"{_pm(r['modes'], r['modes_se'], 2)} | {_pm(r['hq'], r['hq_se'], 1)} | "
                 f"{r['kl_median']:.3f} | {' '.join(map(str, r['per_seed_modes']))} | "
                 f"{r['seconds']:.0f} | "
@@ -320,6 +324,8 @@ def add_arguments(p):
     p.add_argument("--steps", type=int, default=None, help="override the G steps")
     p.add_argument("--k", type=int, nargs="+", default=[1],
                    help="D steps per G step for gan/pacM (e.g. --k 1 2 5)")
+    p.add_argument("--gp-lambda", type=float, default=10.0,
+                   help="WGAN-GP's λ (default 10, the paper's; its toy code used 0.1)")
     p.add_argument("--k-sweep", action="store_true",
                    help="also run the plain GAN on the ring with k = 1, 2, 5")
     p.add_argument("--quick", action="store_true", help="seconds: ring, gan and pac2, one seed")
@@ -360,7 +366,8 @@ def main(args):
     progress = not args.no_progress
     results = []
     for i, (d, meth, s, k) in enumerate(jobs):
-        r = run(d, meth, seed=s, protocol=protocol, k=k, steps=args.steps, progress=progress)
+        r = run(d, meth, seed=s, protocol=protocol, k=k, steps=args.steps, progress=progress,
+                gp_lambda=args.gp_lambda)
         results.append(r)
         print(f"[{i + 1}/{len(jobs)}] {d:4} {meth:7} k={k} seed {s}: {r.stats.modes}/"
               f"{r.stats.num_modes} modes, HQ {100 * r.stats.high_quality:.1f}%, "
