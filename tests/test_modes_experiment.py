@@ -18,7 +18,8 @@ def test_a_short_packed_gan_run_on_the_ring_stays_finite_and_spreads_over_modes(
 
 
 def test_a_short_wgan_gp_run_stays_finite():
-    r = exp.run("ring", "wgan-gp", seed=0, protocol="quick", steps=40, snapshots=1)
+    r = exp.run("ring", "wgan-gp", seed=0, protocol="quick", steps=40, snapshots=1, gp_lambda=0.1)
+    assert r.gp_lambda == 0.1 and exp.run_record(r)["gp_lambda"] == 0.1
     h = r.history.as_arrays()
     assert all(math.isfinite(v) for k in ("loss_D", "loss_G") for v in h[k])
     assert r.stats.num_modes == 8

@@ -12,6 +12,8 @@ Methods:
 * ``wgan``: critic with weight clipping (RMSProp 5e-5, c = 0.01, n_critic = 5);
 * ``wgan-gp``: critic with the gradient penalty (λ = 10, Adam 1e-4, β = (0, 0.9),
   n_critic = 5), whose weight gradient is the hand-written double backward.
+  ``--gp-lambda 0.1`` is the value of the WGAN-GP authors' own toy script; with λ = 10 our
+  reduced runs did not converge on these mixtures.
 
 Two protocols (``--protocol``), both printed next to the published tables:
 
