@@ -379,6 +379,9 @@ def main(args):
     table = format_table(rows, protocol)
     print()
     print(table)
+    if protocol == "quick":
+        print("(quick: a few hundred steps, far from converged; the reduced protocol's tables "
+              "over seeds are in results/modes_reduced.md)")
     with open(os.path.join(args.out, "modes.md"), "w") as f:
         f.write(table + "\n")
     with open(os.path.join(args.out, "modes.json"), "w") as f:
