@@ -6,6 +6,7 @@ the same code on a GPU.
 
 from . import backend, gradcheck, losses, optim
 from .layers import Dense, Layer, LayerInputError, LeakyReLU, ReLU, Sigmoid, Tanh, sigmoid
+from .layers.conv import Conv2d, ConvTranspose2d
 from .models import Sequential
 from .optim import SGD, Adam, RMSProp
 from .train import History, TrainingDiverged, fit, update_d, update_g
@@ -15,6 +16,7 @@ __version__ = "0.1.0"
 __all__ = [
     "backend", "gradcheck", "losses", "optim",
     "Layer", "LayerInputError", "Dense", "Sigmoid", "Tanh", "ReLU", "LeakyReLU", "sigmoid",
+    "Conv2d", "ConvTranspose2d",
     "Sequential", "SGD", "Adam", "RMSProp",
     "History", "TrainingDiverged", "fit", "update_d", "update_g",
 ]
