@@ -28,21 +28,7 @@ import math
 
 from . import backend
 from .layers import Dense, ReLU
-
-try:  # TEMPORARY until softmax_cross_entropy lands from the conv branch
-    from .losses import softmax_cross_entropy
-except ImportError:  # pragma: no cover
-    def softmax_cross_entropy(logits, labels):
-        xp = backend.get_array_module(logits)
-        z = logits - logits.max(axis=1, keepdims=True)
-        lse = xp.log(xp.exp(z).sum(axis=1, keepdims=True))
-        logp = z - lse
-        n = logits.shape[0]
-        rows = xp.arange(n)
-        loss = -logp[rows, labels].mean()
-        d = xp.exp(logp)
-        d[rows, labels] -= 1
-        return loss, d / logits.dtype.type(n)
+from .losses import softmax_cross_entropy
 from .models import Sequential
 from .optim import Adam
 
