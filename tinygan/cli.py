@@ -14,10 +14,11 @@ import sys
 # name on the command line -> module (imported only when listed or run)
 EXPERIMENTS = {
     "toy2x2": "tinygan.experiments.toy2x2",
+    "saturation": "tinygan.experiments.saturation",
 }
 
 # what `tinygan demo` runs, in order, each in its quick-enough default mode
-DEMO = ["toy2x2"]
+DEMO = ["toy2x2", "saturation"]
 
 
 def _common(p):
