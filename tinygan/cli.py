@@ -15,10 +15,11 @@ import sys
 EXPERIMENTS = {
     "toy2x2": "tinygan.experiments.toy2x2",
     "saturation": "tinygan.experiments.saturation",
+    "dcgan": "tinygan.experiments.dcgan",
 }
 
 # what `tinygan demo` runs, in order, each in its quick-enough default mode
-DEMO = ["toy2x2", "saturation"]
+DEMO = ["toy2x2", "saturation", "dcgan"]
 
 
 def _common(p):
