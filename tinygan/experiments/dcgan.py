@@ -131,14 +131,15 @@ def train(num_steps=STEPS, batch_size=64, seed=0, data=None, limit=None, eval_si
     if y is None:
         raise ValueError("--data: the labels file (train-labels-idx1-ubyte) is needed for the "
                          "classifier that scores the samples")
-    tr, te = train_test_split(y, seed=seed)
-    n_clf = min(len(tr), 10000)
-    epochs = int(min(60, max(3, 54000 // n_clf)))
-    clf = M.train_digit_classifier(x[tr[:n_clf]], y[tr[:n_clf]], seed=seed, num_epochs=epochs)
+    tr, te = train_test_split(y, seed=seed)  # host indices
+    tr = tr[:10000]  # enough to judge; keeps the classifier's training short on MNIST
     n_eval = eval_size or min(len(te), 2000)
-    te_eval = te[:n_eval]
-    accuracy = clf.accuracy(x[te_eval], y[te_eval])
-    ref = M.gaussian_stats(clf.features_and_probs(x[tr[:n_clf]])[0])
+    te = te[:n_eval]
+    x_tr, x_te = x[backend.asarray(tr)], x[backend.asarray(te)]
+    epochs = int(min(60, max(3, 54000 // len(tr))))
+    clf = M.train_digit_classifier(x_tr, y[tr], seed=seed, num_epochs=epochs)
+    accuracy = clf.accuracy(x_te, y[te])
+    ref = M.gaussian_stats(clf.features_and_probs(x_tr)[0])
 
     # 2. The GAN, trained on all the images (the classifier only judges).
     G, D, config = dcgan_pair(image_size, seed=seed)
@@ -180,7 +181,7 @@ def train(num_steps=STEPS, batch_size=64, seed=0, data=None, limit=None, eval_si
     # 3. Scores of three sets of the same size.
     fake = _sample(G, backend.rng(seed + 3).standard_normal((n_eval, latent), dtype=f32))
     noise = M.uniform_noise(n_eval, tuple(x.shape[1:]), seed=seed + 4, dtype=config["dtype"])
-    scores = {"real": M.evaluate_samples(clf, x[te_eval], ref),
+    scores = {"real": M.evaluate_samples(clf, x_te, ref),
               "dcgan": M.evaluate_samples(clf, fake, ref),
               "noise": M.evaluate_samples(clf, noise, ref)}
     return DCGANResult(G, D, config, history, clf, accuracy, scores, time.time() - t0,
