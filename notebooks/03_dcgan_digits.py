@@ -36,7 +36,12 @@ from tinygan import metrics
 from tinygan.data.digits import load_digits
 from tinygan.experiments import dcgan as exp
 from tinygan.gradcheck import check_layer
-from tinygan.image_plots import plot_class_histograms, plot_image_grid, plot_losses
+from tinygan.image_plots import (
+    plot_class_histograms,
+    plot_image_grid,
+    plot_losses,
+    plot_samples_by_class,
+)
 from tinygan.layers import Conv2d, ConvTranspose2d
 from tinygan.models.dcgan import dcgan_pair
 
@@ -209,6 +214,13 @@ print(result.table())
 
 # %%
 plot_class_histograms({k: v["histogram"] for k, v in result.scores.items()});
+
+# %% [markdown]
+# The same samples grouped by the digit the classifier reads in them: one row per class.
+# An empty row would be a mode G dropped.
+
+# %%
+plot_samples_by_class(result.samples, result.classifier.predict(result.samples));
 
 # %% [markdown]
 # Two sanity checks of the measures themselves, on inputs whose answer we know:

@@ -169,7 +169,8 @@ def test_cli_writes_figures_checkpoint_and_results(tmp_path, capsys):
     assert cli_main(["dcgan", "--steps", "6", "--out", str(out), "--no-progress"]) == 0
     printed = capsys.readouterr().out
     assert "real (held-out half)" in printed and "uniform noise" in printed
-    for name in ("samples.png", "losses.png", "classes.png", "checkpoint.npz",
+    for name in ("samples.png", "samples_by_class.png", "losses.png", "classes.png",
+                 "checkpoint.npz",
                  "results.json", "samples_step00000.png", "samples_step00006.png"):
         assert (out / name).exists(), name
     res = json.loads((out / "results.json").read_text())

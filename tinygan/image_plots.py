@@ -11,8 +11,8 @@ import math
 
 from . import backend
 
-__all__ = ["image_grid", "plot_image_grid", "plot_losses", "plot_class_histograms",
-           "save_figure"]
+__all__ = ["image_grid", "plot_image_grid", "plot_samples_by_class", "plot_losses",
+           "plot_class_histograms", "save_figure"]
 
 np = backend.numpy
 
@@ -53,6 +53,35 @@ def plot_image_grid(images, nrow=None, title=None, value_range=(-1.0, 1.0), size
     ax.set_axis_off()
     if title:
         ax.set_title(title, fontsize=10)
+    fig.tight_layout()
+    return fig
+
+
+def plot_samples_by_class(images, labels, per_class=10, num_classes=10,
+                          title="Samples grouped by the class the classifier predicts"):
+    """One row per class: the first ``per_class`` images whose predicted label is that class.
+
+    An empty row is a class the generator never produced (a dropped mode).
+    """
+    import matplotlib.pyplot as plt
+
+    x = backend.to_numpy(images)
+    y = backend.to_numpy(labels)
+    h, w = x.shape[-2:]
+    rows = np.ones((num_classes * per_class, 1, h, w)) * -1.0  # blank tiles (background)
+    for c in range(num_classes):
+        pick = np.flatnonzero(y == c)[:per_class]
+        rows[c * per_class:c * per_class + len(pick)] = x[pick].reshape(len(pick), 1, h, w)
+    grid = image_grid(rows, nrow=per_class)
+    fig, ax = plt.subplots(figsize=(4.4, 4.4 * grid.shape[0] / grid.shape[1]))
+    ax.imshow(grid, cmap="gray_r", vmin=0, vmax=1, interpolation="nearest")
+    ax.set_xticks([])
+    ax.set_yticks([(c + 0.5) * (h + 1) + 0.5 for c in range(num_classes)])
+    ax.set_yticklabels([str(c) for c in range(num_classes)])
+    ax.tick_params(length=0)
+    for spine in ax.spines.values():
+        spine.set_visible(False)
+    ax.set_title(title, fontsize=10)
     fig.tight_layout()
     return fig
 

@@ -13,7 +13,8 @@ a Fréchet distance on its hidden features, and the class histogram. Real and no
 give the scale.
 
 Writes to --out: ``samples_step*.png`` during training (the same fixed noise every
-time), ``samples.png``, ``losses.png``, ``classes.png``, ``checkpoint.npz`` (every
+time), ``samples.png``, ``samples_by_class.png`` (a row per predicted digit),
+``losses.png``, ``classes.png``, ``checkpoint.npz`` (every
 parameter and BatchNorm running statistic; ``tinygan.models.dcgan.load_checkpoint``
 restores it) and ``results.json``.
 """
@@ -29,7 +30,13 @@ from dataclasses import dataclass, field
 from .. import backend
 from .. import metrics as M
 from ..data.digits import load_digits, train_test_split
-from ..image_plots import plot_class_histograms, plot_image_grid, plot_losses, save_figure
+from ..image_plots import (
+    plot_class_histograms,
+    plot_image_grid,
+    plot_losses,
+    plot_samples_by_class,
+    save_figure,
+)
 from ..models.dcgan import dcgan_optimizers, dcgan_pair, save_checkpoint
 from ..train import History, fit
 
@@ -56,7 +63,8 @@ class DCGANResult:
     accuracy: float
     scores: dict              # name -> evaluate_samples dict ("real", "dcgan", "noise")
     seconds: float
-    snapshots: dict = field(default_factory=dict)   # step -> host samples (fixed noise)
+    samples: object = None    # host (n_eval, 1, S, S): the scored samples
+    snapshots: dict = field(default_factory=dict)  # step -> host samples (fixed noise)
     data_name: str = "digits 8×8"
 
     def table(self):
@@ -185,7 +193,7 @@ def train(num_steps=STEPS, batch_size=64, seed=0, data=None, limit=None, eval_si
               "dcgan": M.evaluate_samples(clf, fake, ref),
               "noise": M.evaluate_samples(clf, noise, ref)}
     return DCGANResult(G, D, config, history, clf, accuracy, scores, time.time() - t0,
-                       snapshots, data_name)
+                       backend.to_numpy(fake), snapshots, data_name)
 
 
 def add_arguments(parser):
@@ -223,6 +231,8 @@ def main(args):
     save_figure(plot_image_grid(result.snapshots[last], nrow=10,
                                 title=f"DCGAN samples after {last} steps"),
                 os.path.join(args.out, "samples.png"))
+    save_figure(plot_samples_by_class(result.samples, result.classifier.predict(result.samples)),
+                os.path.join(args.out, "samples_by_class.png"))
     save_figure(plot_losses(result.history, title=f"DCGAN on {result.data_name}",
                             smooth=max(1, min(50, steps // 20))),
                 os.path.join(args.out, "losses.png"))
