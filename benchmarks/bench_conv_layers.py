@@ -8,10 +8,17 @@ which is less sensitive to other processes on a shared machine.
 
     python benchmarks/bench_conv_layers.py            # both sides, 5 rounds
     python benchmarks/bench_conv_layers.py --side numpy --reps 20
+    python benchmarks/bench_conv_layers.py --threads 1   # both sides single-threaded
+
+On a machine shared with other busy processes, two-thread BLAS calls with a small inner
+dimension (D's first Conv: (12544×16) @ (16×64)) were seen to run 25–40× slower than on
+one thread, because each thread waits for the other to be scheduled; ``--threads 1``
+shows the layers without that effect.
 """
 
 import argparse
 import json
+import os
 import statistics
 import subprocess
 import sys
@@ -96,16 +103,23 @@ def main():
     ap.add_argument("--side", choices=["numpy", "torch", "both"], default="both")
     ap.add_argument("--reps", type=int, default=10)
     ap.add_argument("--rounds", type=int, default=5)
+    ap.add_argument("--threads", type=int, default=None,
+                    help="BLAS/OpenMP threads for both sides (default: the libraries' own)")
     args = ap.parse_args()
     if args.side != "both":
         fn = run_numpy if args.side == "numpy" else run_torch
         print(json.dumps(fn(args.reps)))
         return
+    env = dict(os.environ)
+    if args.threads:
+        for var in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
+            env[var] = str(args.threads)
     runs = {"numpy": [], "torch": []}
     for _ in range(args.rounds):
         for side in ("numpy", "torch"):
             res = subprocess.run([sys.executable, __file__, "--side", side, "--reps",
-                                  str(args.reps)], capture_output=True, text=True, check=True)
+                                  str(args.reps)], capture_output=True, text=True, check=True,
+                                 env=env)
             runs[side].append(json.loads(res.stdout.strip().splitlines()[-1]))
     print(f"{'layer (batch 64, fwd+bwd, float32)':<34}{'tinygan ms':>11}{'torch ms':>10}"
           f"{'ratio':>7}   {'best: tinygan':>13}{'torch':>8}{'ratio':>7}")
