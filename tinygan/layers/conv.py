@@ -197,7 +197,7 @@ class ConvTranspose2d(_ConvBase):
 
     Forward: every input pixel paints a K×K patch of the output, weighted by W,
     at stride S; overlapping patches add; then P rows/columns are cropped:
-        full[n, S·i + p, S·j + q, c'] = Σ_c x[n, c, i, j] W[c, c', p, q]   (summed over i, j, p, q)
+        full[n, S·i + p, S·j + q, c'] += Σ_c x[n, c, i, j] W[c, c', p, q]   for all i, j, p, q
         out[n, c', u, v] = full[n, u + P, v + P, c'] + b[c']
     Implemented as one matrix multiply then a col2im scatter-add:
         cols = X W_mat,   X: (N·H·W, C_in),  W_mat: (C_in, K·K·C_out)
@@ -295,7 +295,7 @@ class ConvTranspose2d(_ConvBase):
         full = col2im(cols, K, S, H, W, h_full, w_full)              # (N, h_full, w_full, C_out)
         out = full[:, P:P + H_out, P:P + W_out, :]                   # (N, H_out, W_out, C_out)
         if "b" in self.params:
-            out += self.params["b"]
+            out = out + self.params["b"]  # a new contiguous array: crop and bias in one pass
         self.cache = (X, (N, C_in, H, W))
         return out.transpose(0, 3, 1, 2)                             # NCHW view
 

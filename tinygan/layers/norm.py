@@ -43,7 +43,9 @@ class BatchNorm(Layer):
     dtype : parameter dtype, default "float32"
 
     ``running_mean`` and ``running_var`` are state, not parameters: optimizers do
-    not see them; ``astype`` converts them. γ starts at 1 and β at 0.
+    not see them; ``astype`` converts them. γ starts at 1 and β at 0. A bias in the
+    layer before a train-mode BatchNorm is wasted (its gradient is exactly zero, β
+    plays its role): build that layer with ``bias=False``, as DCGAN does.
 
     Cache
     -----
@@ -112,10 +114,10 @@ class BatchNorm(Layer):
                     f"compute batch statistics, got input of shape {tuple(x.shape)}; use "
                     "a larger batch or layer.eval()")
             mu = X.mean(axis=0)
-            xc = X - mu
-            var = (xc * xc).mean(axis=0)                            # biased, for normalising
+            x_hat = X - mu                                         # centred, (M, D)
+            var = (x_hat * x_hat).mean(axis=0)                     # biased, for normalising
             r = 1 / xp.sqrt(var + self.eps)
-            x_hat = xc * r
+            x_hat *= r                                             # in place: one big array
             m = self.momentum
             self.running_mean = (1 - m) * self.running_mean + m * mu
             self.running_var = (1 - m) * self.running_var + (m * M / (M - 1)) * var
@@ -137,8 +139,11 @@ class BatchNorm(Layer):
         self.grads["beta"] += dbeta
         self.grads["gamma"] += dgamma
         if training:
-            # dx = γr (dout − mean(dout) − x̂ · mean(dout · x̂))
-            dx = (D - dbeta / M - x_hat * (dgamma / M)) * scale
+            # dx = γr (dout − mean(dout) − x̂ · mean(dout · x̂)), built in place
+            dx = x_hat * (-dgamma / M)
+            dx += D
+            dx -= dbeta / M
+            dx *= scale
         else:
             dx = D * scale
         return self._from_rows(dx, shape)
