@@ -132,12 +132,15 @@ def _torch_step_fn(kind, batch_size, device):
                           nn.LeakyReLU(0.2), nn.Linear(256, 1))
         latent, shape, lr, betas = 100, (784,), 2e-4, (0.5, 0.999)
     else:
-        G = nn.Sequential(nn.Linear(100, 128 * 7 * 7), nn.Unflatten(1, (128, 7, 7)),
+        # no bias in a layer followed by BatchNorm (it would cancel), as in tinygan's
+        G = nn.Sequential(nn.Linear(100, 128 * 7 * 7, bias=False), nn.Unflatten(1, (128, 7, 7)),
                           nn.BatchNorm2d(128), nn.ReLU(),
-                          nn.ConvTranspose2d(128, 64, 4, 2, 1), nn.BatchNorm2d(64), nn.ReLU(),
+                          nn.ConvTranspose2d(128, 64, 4, 2, 1, bias=False), nn.BatchNorm2d(64),
+                          nn.ReLU(),
                           nn.ConvTranspose2d(64, 1, 4, 2, 1), nn.Tanh())
         D = nn.Sequential(nn.Conv2d(1, 64, 4, 2, 1), nn.LeakyReLU(0.2),
-                          nn.Conv2d(64, 128, 4, 2, 1), nn.BatchNorm2d(128), nn.LeakyReLU(0.2),
+                          nn.Conv2d(64, 128, 4, 2, 1, bias=False), nn.BatchNorm2d(128),
+                          nn.LeakyReLU(0.2),
                           nn.Flatten(), nn.Linear(128 * 7 * 7, 1))
         latent, shape, lr, betas = 100, (1, 28, 28), 2e-4, (0.5, 0.999)
     G, D = G.to(dev), D.to(dev)

@@ -45,7 +45,7 @@ from tinygan.image_plots import (
 from tinygan.layers import Conv2d, ConvTranspose2d
 from tinygan.models.dcgan import dcgan_pair
 
-QUICK = os.environ.get("TINYGAN_QUICK", "0") == "1"  # 400 GAN steps instead of 3000
+QUICK = os.environ.get("TINYGAN_QUICK", "0") == "1"  # 400 GAN steps instead of 5000
 
 # %% [markdown]
 # ## 1. A transposed convolution, by hand, in one dimension

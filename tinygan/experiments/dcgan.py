@@ -46,7 +46,7 @@ np = backend.numpy
 
 #: Default generator steps: full run and --quick. Chosen so that every digit class is
 #: recognisable in the full run (see README) and --quick finishes in seconds.
-STEPS = 3000
+STEPS = 5000
 QUICK_STEPS = 400
 QUICK_STEPS_28 = 30
 

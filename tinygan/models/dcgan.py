@@ -10,6 +10,9 @@ The paper's guidelines (papers.md §6), each visible below:
 * Weights drawn from N(0, 0.02²); Adam with lr 2e-4 and β₁ = 0.5
   (:func:`dcgan_optimizers`).
 
+A layer followed by BatchNorm has no bias: BatchNorm subtracts the batch mean, so such a
+bias cancels and its gradient is exactly zero (BatchNorm's β plays its role).
+
 Both sizes use kernel 4, stride 2, padding 1, which exactly doubles (G) or halves (D)
 the side: s → 2s, and a kernel divisible by the stride avoids checkerboard artefacts.
 With s₀ = image_size / 4 (2 for the 8×8 digits, 7 for MNIST)::
@@ -72,11 +75,12 @@ def dcgan_generator(image_size=8, latent_dim=None, width=None, rng=None, dtype="
     w = d_width if width is None else width
     rng = backend.rng(0) if rng is None else rng
     return Sequential(
-        Dense(latent_dim, 2 * w * s0 * s0, rng=rng, init=INIT_STD, dtype=dtype),
+        Dense(latent_dim, 2 * w * s0 * s0, rng=rng, init=INIT_STD, bias=False, dtype=dtype),
         Reshape((2 * w, s0, s0)),  # (N, 2w, s0, s0)
         BatchNorm(2 * w, dtype=dtype),
         ReLU(),
-        ConvTranspose2d(2 * w, w, 4, stride=2, padding=1, rng=rng, init=INIT_STD, dtype=dtype),
+        ConvTranspose2d(2 * w, w, 4, stride=2, padding=1, bias=False, rng=rng, init=INIT_STD,
+                        dtype=dtype),
         BatchNorm(w, dtype=dtype),
         ReLU(),
         ConvTranspose2d(w, 1, 4, stride=2, padding=1, rng=rng, init=INIT_STD, dtype=dtype),
@@ -92,7 +96,8 @@ def dcgan_discriminator(image_size=8, width=None, rng=None, dtype="float32"):
     return Sequential(
         Conv2d(1, w, 4, stride=2, padding=1, rng=rng, init=INIT_STD, dtype=dtype),
         LeakyReLU(0.2),  # no BatchNorm at D's input
-        Conv2d(w, 2 * w, 4, stride=2, padding=1, rng=rng, init=INIT_STD, dtype=dtype),
+        Conv2d(w, 2 * w, 4, stride=2, padding=1, bias=False, rng=rng, init=INIT_STD,
+               dtype=dtype),
         BatchNorm(2 * w, dtype=dtype),
         LeakyReLU(0.2),
         Flatten(),  # (N, 2w·s0·s0)
