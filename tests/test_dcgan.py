@@ -197,3 +197,12 @@ def test_cli_trains_at_28x28_on_idx_files(tmp_path, capsys):
     assert "28×28" in capsys.readouterr().out
     _, _, cfg, _ = load_checkpoint(out / "checkpoint.npz")
     assert cfg["image_size"] == 28 and cfg["latent_dim"] == 100
+
+
+def test_cli_reports_a_bad_data_path_without_a_traceback(tmp_path, capsys):
+    (tmp_path / "train-images-idx3-ubyte").write_bytes(b"\x00\x00\x08\x03")
+    assert cli_main(["dcgan", "--data", str(tmp_path), "--out", str(tmp_path / "o"),
+                     "--no-progress"]) == 2
+    assert "truncated header" in capsys.readouterr().out
+    assert cli_main(["dcgan", "--data", str(tmp_path / "nowhere"), "--out",
+                     str(tmp_path / "o"), "--no-progress"]) == 2

@@ -137,8 +137,9 @@ def train(num_steps=STEPS, batch_size=64, seed=0, data=None, limit=None, eval_si
 
     # 1. The judge: a classifier trained on one half of the real images.
     if y is None:
-        raise ValueError("--data: the labels file (train-labels-idx1-ubyte) is needed for the "
-                         "classifier that scores the samples")
+        raise FileNotFoundError("--data: the labels file (train-labels-idx1-ubyte[.gz]) is "
+                                "needed next to the images for the classifier that scores "
+                                "the samples")
     tr, te = train_test_split(y, seed=seed)  # host indices
     tr = tr[:10000]  # enough to judge; keeps the classifier's training short on MNIST
     n_eval = eval_size or min(len(te), 2000)
@@ -221,8 +222,14 @@ def main(args):
         save_figure(plot_image_grid(imgs, nrow=10, title=f"G(z) after {step} steps"),
                     os.path.join(args.out, f"samples_step{step:05d}.png"))
 
-    result = train(steps, batch_size=args.batch_size, seed=args.seed, data=args.data,
-                   limit=limit, progress=not args.no_progress, on_snapshot=on_snapshot)
+    from ..data.idx import IDXError
+
+    try:
+        result = train(steps, batch_size=args.batch_size, seed=args.seed, data=args.data,
+                       limit=limit, progress=not args.no_progress, on_snapshot=on_snapshot)
+    except (IDXError, FileNotFoundError) as exc:  # a bad --data path or file: no traceback
+        print(f"tinygan dcgan: {exc}")
+        return 2
     print(f"DCGAN on {result.data_name}: {steps} steps of batch {args.batch_size} in "
           f"{result.seconds:.0f} s (seed {args.seed})")
     print(result.table())
