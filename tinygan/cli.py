@@ -14,10 +14,12 @@ import sys
 # name on the command line -> module (imported only when listed or run)
 EXPERIMENTS = {
     "toy2x2": "tinygan.experiments.toy2x2",
+    "optimal-d": "tinygan.experiments.optimal_d",
+    "figure1": "tinygan.experiments.figure1",
 }
 
 # what `tinygan demo` runs, in order, each in its quick-enough default mode
-DEMO = ["toy2x2"]
+DEMO = ["toy2x2", "optimal-d", "figure1"]
 
 
 def _common(p):

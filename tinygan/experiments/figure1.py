@@ -184,6 +184,15 @@ def run(config=QUICK, progress=False):
     return Result(p_data, snaps, track, config)
 
 
+def training_summary(result):
+    """Over every G step: the largest V(D_t, G_t) − C(G_t) (≤ 0 up to quadrature error)
+    and the JSD at the start, at its largest and at the end."""
+    t = result.track
+    C = -dn.LOG4 + 2 * t["JSD"]
+    return {"num_G_steps": int(t["step"][-1]), "max_V_minus_C": float((t["V"] - C).max()),
+            "JSD_start": float(t["JSD"][0]), "JSD_end": float(t["JSD"][-1])}
+
+
 # -- plots -------------------------------------------------------------------------------
 
 def plot_panel(ax, p_data, G, D, title="", dstar=False, num_arrows=15, xlim=(-2.5, 3.5),
@@ -301,6 +310,10 @@ def main(args):
                 f"{n['C_plus_log4']:.2e}", f"{n['V']:.4f}", f"{n['mean_abs_error_m']:.4f}",
                 f"{n['max_abs_D_minus_half_on_support']:.4f}"]
         print("  ".join(f"{v:>13}" for v in vals))
+    summ = training_summary(result)
+    print(f"over {summ['num_G_steps']} G steps: JSD {summ['JSD_start']:.4f} → "
+          f"{summ['JSD_end']:.2e}; largest V(D_t, G_t) − C(G_t) = {summ['max_V_minus_C']:.2e} "
+          "(never above 0: C is the maximum over D)")
     fig = plot_figure1(result)
     fig.savefig(os.path.join(args.out, "figure1.png"), dpi=120)
     plt.close(fig)
@@ -309,7 +322,8 @@ def main(args):
     plt.close(fig)
     out = {"config": {k: list(v) if isinstance(v, tuple) else v
                       for k, v in config.__dict__.items()},
-           "panels": {s.key: {"step": s.step, **s.numbers} for s in result.snapshots}}
+           "panels": {s.key: {"step": s.step, **s.numbers} for s in result.snapshots},
+           "training": training_summary(result)}
     with open(os.path.join(args.out, "figure1.json"), "w") as f:
         json.dump(out, f, indent=2)
     print(f"wrote {args.out}/figure1.png, figure1_criterion.png, figure1.json")
