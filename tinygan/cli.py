@@ -14,12 +14,13 @@ import sys
 # name on the command line -> module (imported only when listed or run)
 EXPERIMENTS = {
     "toy2x2": "tinygan.experiments.toy2x2",
+    "saturation": "tinygan.experiments.saturation",
     "optimal-d": "tinygan.experiments.optimal_d",
     "figure1": "tinygan.experiments.figure1",
 }
 
 # what `tinygan demo` runs, in order, each in its quick-enough default mode
-DEMO = ["toy2x2", "optimal-d", "figure1"]
+DEMO = ["toy2x2", "saturation", "optimal-d", "figure1"]
 
 
 def _common(p):

@@ -11,6 +11,8 @@ derivations/00_gan_objective.md.
 
 from __future__ import annotations
 
+import math
+
 from . import backend
 from .layers.activations import sigmoid
 
@@ -23,6 +25,7 @@ __all__ = [
     "generator_loss_nonsaturating",
     "generator_loss",
     "GENERATOR_LOSSES",
+    "generator_loss_maximum_likelihood",
 ]
 
 
@@ -132,8 +135,11 @@ def generator_loss_minimax(fake_logits):
     dL_G/da = −σ(a)/m = −D/m
 
     When D rejects fakes confidently (D → 0) the gradient vanishes: G stalls.
+    This is 2 × the tutorial's J(G) = ½ E log(1 − D(G(z))) (+ a constant in G).
 
     Returns (loss, d_fake_logits).
+
+    Derivation: derivations/04_generator_losses.md#backward-the-gradient-with-respect-to-the-logit
     """
     _check_logits("generator_loss_minimax", fake_logits)
     n = fake_logits.size
@@ -149,9 +155,11 @@ def generator_loss_nonsaturating(fake_logits):
     dL_G/da = −(1 − σ(a))/m = −(1 − D)/m
 
     Same fixed point as the minimax cost, but the gradient is largest exactly
-    when D rejects the fakes.
+    when D rejects the fakes. This is 2 × the tutorial's J(G) = −½ E log D(G(z)).
 
     Returns (loss, d_fake_logits).
+
+    Derivation: derivations/04_generator_losses.md#backward-the-gradient-with-respect-to-the-logit
     """
     _check_logits("generator_loss_nonsaturating", fake_logits)
     n = fake_logits.size
@@ -172,3 +180,75 @@ def generator_loss(fake_logits, kind="nonsaturating"):
         raise ValueError(f"unknown generator loss {kind!r}; expected one of "
                          f"{sorted(GENERATOR_LOSSES)}") from None
     return fn(fake_logits)
+
+
+# --- The maximum-likelihood generator cost (NIPS 2016 tutorial §3.2.3) -------------------
+#
+# Scaling convention. The tutorial writes every cost with a ½ in front, because its
+# discriminator cost J(D) = −½ E log D(x) − ½ E log(1 − D(G(z))) averages the real
+# and the fake halves. Our losses are plain means without the ½:
+#
+#     discriminator_loss                 = 2·J(D)
+#     generator_loss_minimax             = 2·J(G) + const   J(G) = −J(D); its real-data
+#                                                           term is a constant in G
+#     generator_loss_nonsaturating       = 2·J(G)           J(G) = −½ E log D(G(z))
+#     generator_loss_maximum_likelihood  = 2·J(G)           J(G) = −½ E exp(σ⁻¹(D(G(z))))
+#
+# So every gradient we return is exactly twice the tutorial's, and the per-sample
+# gradient m·dL/da is the un-halved −D, −(1 − D), −D/(1 − D) of papers.md §3. A
+# factor 2 on all three costs changes no fixed point and no ratio between them.
+# Derivation: derivations/04_generator_losses.md#scaling-ours-are-twice-the-tutorials
+
+
+def generator_loss_maximum_likelihood(fake_logits):
+    """The generator's maximum-likelihood cost −exp(σ⁻¹(D(G(z)))), mean over the batch.
+
+    Math
+    ----
+    With D = σ(a), σ⁻¹(D) = a, so the cost is simply −eᵃ = −D/(1 − D):
+    L_G = −(1/m) Σ exp(a_i)
+    dL_G/da = −exp(a)/m = −D/(1 − D)/m
+
+    The tutorial's J(G) = −½ E exp(σ⁻¹(D)) is half of this (our costs are plain
+    means, see the note above). When D is the optimal discriminator, minimising
+    this cost follows the gradient of KL(p_data ‖ p_g): maximum likelihood.
+    Like the minimax cost it **saturates** when D rejects the fakes (D → 0 gives
+    a gradient −D/(1 − D) ≈ −D → 0), and it is unbounded below as D → 1: nearly
+    all of its gradient comes from the few samples D already believes.
+
+    Overflow. No stable rewrite exists: the true value −eᵃ itself is not
+    representable once a > log(max float) (709.78 in float64, 88.72 in float32).
+    Rather than return −inf (and NaN further on) we raise a ValueError naming the
+    largest logit. That check reads one number back from the device, so it is
+    skipped inside ``backend.checks(False)`` (GPU inner loops); an overflow then
+    gives a loss of −inf, on which :func:`tinygan.train.fit` stops.
+    Very negative logits are fine: eᵃ underflows quietly to 0, the correct limit
+    (a = −1000 gives cost 0 and gradient 0). Each sample's term is divided by m
+    *before* summing, so a batch of logits each just under the limit does not
+    overflow in the sum.
+
+    Shapes: fake_logits: (m, 1) or any shape (mean over all m elements).
+    Returns (loss: 0-d, d_fake_logits: like fake_logits).
+
+    Derivation: derivations/04_generator_losses.md#maximum-likelihood
+    """
+    _check_logits("generator_loss_maximum_likelihood", fake_logits)
+    xp = backend.get_array_module(fake_logits)
+    # log of the largest float, computed in float64 (in float32 it would round up past it)
+    limit = math.log(float(backend.numpy.finfo(fake_logits.dtype).max))
+    # Reading the largest logit is a device→host sync: skipped under backend.checks(False),
+    # where an overflow shows up as a loss of −inf instead, which fit() stops on.
+    a_max = float(fake_logits.max()) if backend.checks_enabled() else -math.inf
+    if not a_max <= limit:  # also catches NaN
+        raise ValueError(
+            "generator_loss_maximum_likelihood: exp(logit) overflows "
+            f"{fake_logits.dtype}: the largest logit is {a_max}, the limit is {limit:.2f}. "
+            "The maximum-likelihood cost −exp(a) is unbounded below as D(G(z)) → 1; lower "
+            "the learning rate, or use the non-saturating cost."
+        )
+    n = fake_logits.size
+    e_over_n = xp.exp(fake_logits) / n  # each ≤ max/n: the sum stays finite
+    return -e_over_n.sum(), -e_over_n
+
+
+GENERATOR_LOSSES["maximum_likelihood"] = generator_loss_maximum_likelihood

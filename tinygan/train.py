@@ -71,8 +71,10 @@ def update_g(G, D, z, opt_G, loss="nonsaturating"):
 
     1. G.zero_grad().
     2. x = G(z), a = D(x): forward through both networks.
-    3. The generator cost and its gradient w.r.t. a (``loss`` is ``"minimax"`` for
-       mean log(1 − D(G(z))) or ``"nonsaturating"`` for −mean log D(G(z))).
+    3. The generator cost and its gradient w.r.t. a: ``loss`` names an entry of
+       ``tinygan.losses.GENERATOR_LOSSES``: ``"minimax"`` for mean log(1 − D(G(z))),
+       ``"nonsaturating"`` for −mean log D(G(z)), ``"maximum_likelihood"`` for
+       −mean exp(σ⁻¹(D(G(z)))).
     4. Backward through D (this fills D's grads, which we discard: D is fixed
        during G's step, the manual counterpart of ``detach``), then through G.
     5. opt_G.step(); D.zero_grad().
@@ -131,8 +133,8 @@ def fit(G, D, sample_real, sample_noise, opt_G, opt_D, num_steps, batch_size, k=
     opt_G, opt_D : optimizers over G and D.
     num_steps : number of generator steps.
     k : discriminator steps per generator step (the paper used k = 1).
-    generator_loss : ``"nonsaturating"`` (the default, what the paper's code did) or
-        ``"minimax"``.
+    generator_loss : ``"nonsaturating"`` (the default, what the paper's code did),
+        ``"minimax"`` or ``"maximum_likelihood"`` (``tinygan.losses.GENERATOR_LOSSES``).
     progress : show a progress bar (tqdm).
     callback : called as ``callback(step, history)`` after each step.
 

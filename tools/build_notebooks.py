@@ -29,6 +29,10 @@ def execute(py_path, quick=False, timeout=1800):
                                           "language": "python"})
     env_before = os.environ.get("TINYGAN_QUICK")
     os.environ["TINYGAN_QUICK"] = "1" if quick else "0"
+    # the kernel imports tinygan from this checkout, whatever else is installed
+    paths = os.environ.get("PYTHONPATH", "").split(os.pathsep)
+    if str(ROOT) not in paths:
+        os.environ["PYTHONPATH"] = os.pathsep.join([str(ROOT)] + [p for p in paths if p])
     os.environ.setdefault("MPLBACKEND", "module://matplotlib_inline.backend_inline")
     try:
         client = NotebookClient(nb, timeout=timeout, kernel_name="python3",
