@@ -117,3 +117,22 @@ def test_figure1_value_never_above_criterion(fig1):
     assert t["JSD_end"] < 1e-2 * t["JSD_start"]
     for name in ("figure1.png", "figure1_criterion.png"):
         assert (out / name).stat().st_size > 10_000
+
+
+def test_experiment4_toy_d_is_one_half_but_not_d_star(exp1):
+    """papers.md §8: the toy's final D ≈ 1/2 on faces and fakes. D* itself is 1/0 (the five
+    faces and the curve G([0, 1)) are disjoint); D* ≈ 1/2 only at a coarse resolution σ."""
+    rc, out, res = exp1
+    t = res["experiment4"]
+    assert all(0.44 <= v <= 0.53 for v in t["D_faces"]), t["D_faces"]
+    assert 0.49 <= t["D_fakes_min"] <= t["D_fakes_max"] <= 0.51
+    assert abs(t["V_toy"] + dn.LOG4) < 0.1
+    # the toy's D is far from the best in its own family against the same G
+    assert t["V_best_linear"] > t["V_toy"] + 0.5
+    # every fake sits closer to face 1 than any two faces are to each other
+    assert t["fake_to_nearest_face_linf_max"] < t["face_to_face_linf_min"]
+    fine, coarse = t["blurred_D_star"][0], t["blurred_D_star"][-1]
+    assert fine["sigma"] == 0.01 and min(fine["D_faces"]) > 0.99 and fine["D_fakes_mean"] < 0.01
+    assert coarse["sigma"] == 0.3
+    assert all(abs(v - 0.5) < 0.1 for v in coarse["D_faces"] + [coarse["D_fakes_mean"]])
+    assert (out / "toy_lens.png").stat().st_size > 10_000

@@ -182,6 +182,122 @@ def experiment2():
     return rows
 
 
+# -- experiment 4: the 2×2 toy through the same lens ------------------------------------------
+
+TOY_SIGMAS = (0.01, 0.03, 0.05, 0.1, 0.2, 0.3)
+
+
+def _log_kernel_mixture(x, centres, sigma):
+    """log of (1/K) Σ_k N(x; c_k, σ² I): the density of `centres` seen at resolution σ."""
+    q = -((x[:, None, :] - centres[None]) ** 2).sum(-1) / (2 * sigma**2)  # (N, K)
+    top = q.max(axis=1, keepdims=True)
+    return (top + np.log(np.exp(q - top).mean(axis=1, keepdims=True))).ravel()
+
+
+def blurred_optimal_discriminator(x, faces, fakes, sigma):
+    """D*_σ(x) for the faces and the fakes each blurred by N(0, σ² I): D* at resolution σ."""
+    a = _log_kernel_mixture(x, faces, sigma) - _log_kernel_mixture(x, fakes, sigma)
+    return _sigmoid(a)
+
+
+def experiment4(num_z=200, retrain_steps=2000, result=None):
+    """The toy's final D and G (tinygan toy2x2, faithful mode) against the D* picture.
+
+    Returns a dict: D on the faces and on G(z) over a grid of z; the distance from each
+    fake to its nearest face; the D of the same logistic family retrained to convergence
+    against the fixed final G (its V against −log 4); D*_σ at resolution σ.
+    """
+    import copy
+
+    from . import toy2x2
+
+    result = result or toy2x2.train("faithful")
+    G, D = result.G, result.D
+    faces = backend.to_numpy(toy2x2.faces())
+    z = ((np.arange(num_z) + 0.5) / num_z)[:, None]  # an even grid over U[0, 1)
+    fakes = backend.to_numpy(toy2x2.generate(G, backend.asarray(z)))
+
+    def prob(model, x):
+        return backend.to_numpy(toy2x2.d_prob(model, backend.asarray(x))).ravel()
+
+    d_faces, d_fakes = prob(D, faces), prob(D, fakes)
+    dist = np.abs(fakes[:, None, :] - faces[None]).max(axis=-1)  # (num_z, 5), ℓ∞
+    face_gap = np.abs(faces[:, None, :] - faces[None]).max(axis=-1)
+    # The best D of the toy's own family (logistic regression on 4 pixels) against the
+    # fixed final G: full-batch Adam on 40 copies of each face and the z grid.
+    D_best = copy.deepcopy(D)
+    opt = Adam(D_best, lr=0.05)
+    x_real = backend.asarray(np.repeat(faces, num_z // len(faces), axis=0))
+    z_dev = backend.asarray(z)
+    for _ in range(retrain_steps):
+        update_d(G, D_best, x_real, z_dev, opt)
+    b_faces, b_fakes = prob(D_best, faces), prob(D_best, fakes)
+    V_best = float(np.log(b_faces).mean() + np.log1p(-b_fakes).mean())
+    V_toy = float(np.log(d_faces).mean() + np.log1p(-d_fakes).mean())
+    blurred = [{"sigma": s,
+                "D_faces": blurred_optimal_discriminator(faces, faces, fakes, s).tolist(),
+                "D_fakes_mean": float(blurred_optimal_discriminator(fakes, faces, fakes,
+                                                                    s).mean())}
+               for s in TOY_SIGMAS]
+    return {
+        "D_faces": d_faces.tolist(), "D_fakes_min": float(d_fakes.min()),
+        "D_fakes_max": float(d_fakes.max()), "D_fakes": d_fakes.tolist(),
+        "G_0": fakes[0].tolist(), "G_1": fakes[-1].tolist(),
+        "mean_face": faces.mean(0).tolist(), "mean_fake": fakes.mean(0).tolist(),
+        "fake_to_nearest_face_linf_max": float(dist.min(axis=1).max()),
+        "nearest_face_index": int(np.bincount(dist.argmin(axis=1)).argmax()),
+        "face_to_face_linf_min": float(face_gap[face_gap > 0].min()),
+        "V_toy": V_toy, "V_best_linear": V_best, "minus_log4": -dn.LOG4,
+        "best_linear_D_faces": b_faces.tolist(), "best_linear_D_fakes_min": float(b_fakes.min()),
+        "best_linear_D_fakes_max": float(b_fakes.max()),
+        "blurred_D_star": blurred, "z": z.ravel().tolist(),
+    }
+
+
+def plot_toy_lens(res):
+    """Left: the toy's D on the faces and on G(z) over z, with the retrained linear D.
+    Right: D*_σ, the optimal D for the faces and fakes seen at resolution σ."""
+    import matplotlib.pyplot as plt
+
+    fig, (ax, ax2) = plt.subplots(1, 2, figsize=(12, 4.2))
+    pos = np.arange(6)
+    fk = np.asarray(res["D_fakes"])
+    ax.plot(pos[:5] - 0.1, res["D_faces"], "bo", ms=6, label="toy's final D")
+    ax.errorbar([5 - 0.1], [fk.mean()], yerr=[[fk.mean() - fk.min()], [fk.max() - fk.mean()]],
+                fmt="bs", ms=6, capsize=4)
+    ax.plot(pos[:5] + 0.1, res["best_linear_D_faces"], "r^", ms=6,
+            label="same family (linear D) retrained against the final G")
+    lo, hi = res["best_linear_D_fakes_min"], res["best_linear_D_fakes_max"]
+    ax.errorbar([5 + 0.1], [(lo + hi) / 2], yerr=[[(hi - lo) / 2], [(hi - lo) / 2]],
+                fmt="r^", ms=6, capsize=4)
+    ax.axhline(0.5, color="0.6", lw=0.8)
+    ax.set_xticks(pos, [f"face {i + 1}" for i in range(5)] + ["G(z), z∈[0,1)"], fontsize=8)
+    ax.set_ylim(0, 1.25)
+    ax.set_yticks([0, 0.25, 0.5, 0.75, 1])
+    ax.set_ylabel("D(x)")
+    ax.set_title(f"toy's final D ≈ 1/2: V = {res['V_toy']:.3f} (−log 4 = {-dn.LOG4:.3f});\n"
+                 f"the best linear D against the same G reaches V = {res['V_best_linear']:.3f}",
+                 fontsize=9)
+    ax.legend(fontsize=8, loc="upper center", ncol=2)
+    sig = [b["sigma"] for b in res["blurred_D_star"]]
+    faces = np.array([b["D_faces"] for b in res["blurred_D_star"]])
+    fakes = [b["D_fakes_mean"] for b in res["blurred_D_star"]]
+    for i in range(faces.shape[1]):
+        ax2.semilogx(sig, faces[:, i], "k:o", ms=3, lw=1,
+                     label=r"$D^*_\sigma$(face i)" if i == 0 else None)
+    ax2.semilogx(sig, fakes, "g-s", ms=4, lw=1.5, label=r"mean $D^*_\sigma(G(z))$")
+    ax2.axhline(0.5, color="0.6", lw=0.8)
+    ax2.axvline(res["fake_to_nearest_face_linf_max"], color="b", ls="--", lw=0.8,
+                label="largest fake-to-face distance")
+    ax2.set_xlabel(r"resolution $\sigma$ (pixel blur)")
+    ax2.set_ylabel(r"$D^*_\sigma = p_{data,\sigma} / (p_{data,\sigma} + p_{g,\sigma})$")
+    ax2.set_title("exact D* is 1 on faces, 0 on fakes; seen at σ ≳ 0.2 it is ≈ 1/2",
+                  fontsize=9)
+    ax2.legend(fontsize=8)
+    fig.tight_layout()
+    return fig
+
+
 # -- plots -------------------------------------------------------------------------------
 
 def plot_d_vs_dstar(D, p_data, p_g, numbers=None, core=CORE, num_grid=801):
@@ -285,16 +401,33 @@ def main(args):
                  {"pair": str, "C": "{:.10f}".format, "JSD": "{:.10f}".format,
                   "minus_log4_plus_2JSD": "{:.10f}".format, "difference": "{:.1e}".format}))
 
+    toy = experiment4()
+    print("\nExperiment 4: the 2×2 toy (toy2x2, faithful) through the lens of D*")
+    print(f"  toy's D on the 5 faces: {', '.join(f'{v:.3f}' for v in toy['D_faces'])}")
+    print(f"  toy's D on G(z), z ∈ [0, 1): {toy['D_fakes_min']:.3f} … {toy['D_fakes_max']:.3f}")
+    print(f"  V(D_toy, G) = {toy['V_toy']:.4f}   (−log 4 = {-dn.LOG4:.4f}); the same linear "
+          f"family retrained against this G: V = {toy['V_best_linear']:.4f}")
+    print(f"  every fake is within {toy['fake_to_nearest_face_linf_max']:.3f} (max pixel gap) of "
+          f"face {toy['nearest_face_index'] + 1}; faces differ from each other by ≥ "
+          f"{toy['face_to_face_linf_min']:.3f}")
+    print("  D*_σ (faces and fakes blurred by σ): σ, D* on faces, mean D* on fakes")
+    for b in toy["blurred_D_star"]:
+        print(f"    σ = {b['sigma']:<5} faces {' '.join(f'{v:.3f}' for v in b['D_faces'])}"
+              f"   fakes {b['D_fakes_mean']:.3f}")
+
+    fig = plot_toy_lens(toy)
+    fig.savefig(os.path.join(args.out, "toy_lens.png"), dpi=120)
+    plt.close(fig)
     fig = plot_d_vs_dstar(D, p_data, p_g, numbers)
     fig.savefig(os.path.join(args.out, "d_vs_dstar.png"), dpi=120)
     plt.close(fig)
     fig = plot_d_loss(losses)
     fig.savefig(os.path.join(args.out, "d_loss.png"), dpi=120)
     plt.close(fig)
-    results = {"experiment1": numbers, "experiment2": rows}
+    results = {"experiment1": numbers, "experiment2": rows, "experiment4": toy}
     with open(os.path.join(args.out, "optimal_d.json"), "w") as f:
         json.dump(results, f, indent=2)
-    print(f"\nwrote {args.out}/d_vs_dstar.png, d_loss.png, optimal_d.json")
+    print(f"\nwrote {args.out}/d_vs_dstar.png, d_loss.png, toy_lens.png, optimal_d.json")
     ok = (numbers["mean_abs_error_m"] <= 0.01 and numbers["max_abs_error_core"] <= 0.05
           and 0 <= numbers["C_minus_V"] <= 0.005)
     return 0 if ok else 1
