@@ -53,17 +53,19 @@ class Config:
     lr_D: float = 2e-3
     betas: tuple = (0.5, 0.999)
     steps_a: int = 40  # Algorithm 1 steps before panel (a)
-    dstar_steps: int = 1500  # D-only steps for panel (b)
-    dstar_batch: int = 512
+    dstar_steps: int = 2000  # D-only steps for panel (b)
+    dstar_batch: int = 256
     steps_c: int = 5  # G-only steps against the fixed D* for panel (c)
     chunks_d: int = 10  # Algorithm 1 after (c): chunks_d × steps_per_chunk steps
     steps_per_chunk: int = 200
     decay: float = 0.7
+    decay_D: float = 0.7
+    k_d: int = 2  # D steps per G step in phase (d): D tracks D* closely as G settles
     seed: int = 0
 
 
 QUICK = Config()
-FULL = Config(batch_size=512, dstar_steps=4000, chunks_d=16, steps_per_chunk=300)
+FULL = Config(batch_size=512, dstar_steps=4000, dstar_batch=512, chunks_d=16, steps_per_chunk=300)
 
 
 @dataclass
@@ -170,9 +172,9 @@ def run(config=QUICK, progress=False):
     # steps_c G steps of phase (c) were taken outside fit, so G's step is s + 1 + steps_c.
     for chunk in range(config.chunks_d):
         opt_G.lr = config.lr_G * config.decay ** chunk
-        opt_D.lr = config.lr_D * config.decay ** chunk
+        opt_D.lr = config.lr_D * config.decay_D ** chunk
         history = fit(G, D, sample_real, sample_noise, opt_G, opt_D, config.steps_per_chunk,
-                      config.batch_size, progress=progress, history=history,
+                      config.batch_size, k=config.k_d, progress=progress, history=history,
                       callback=lambda s, h: record("d", s + 1 + config.steps_c))
         step += config.steps_per_chunk
     snaps.append(Snapshot("d", "(d) converged: p_g = p_data, D = 1/2", step,
