@@ -30,6 +30,7 @@ import math
 from statistics import NormalDist
 
 from . import backend
+from .layers.activations import sigmoid
 
 np = backend.numpy  # host arithmetic in float64: metrics, not training
 
@@ -374,14 +375,9 @@ def mixture_error(p_data, p_g, logits, quad=None):
     """E_m |D − D*| with m = (p_data + p_g)/2: how far D is from D* where the samples are."""
     quad = quad or quadrature(p_data, p_g)
     x = quad.x
-    d = _sigmoid(_host(logits(x)).reshape(-1))
+    d = sigmoid(_host(logits(x)).reshape(-1))
     m = 0.5 * (p_data.pdf(x) + p_g.pdf(x))
     return quad.integrate(m * np.abs(d - optimal_discriminator(p_data, p_g, x)))
-
-
-def _sigmoid(a):
-    e = np.exp(-np.abs(a))
-    return np.where(a >= 0, 1 / (1 + e), e / (1 + e))
 
 
 def pointwise_objective(y, a, b):

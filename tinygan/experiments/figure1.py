@@ -29,9 +29,10 @@ from dataclasses import dataclass, field
 
 from .. import backend
 from .. import densities as dn
+from ..layers import sigmoid
 from ..optim import SGD, Adam
 from ..train import fit, update_g
-from .optimal_d import _sigmoid, affine_generator, make_discriminator, measure, train_discriminator
+from .optimal_d import affine_generator, make_discriminator, measure, train_discriminator
 
 np = backend.numpy
 
@@ -104,7 +105,7 @@ def panel_numbers(p_data, G, D):
     m = measure(D, p_data, p_g)
     x = np.linspace(p_data.mu - SUPPORT_SIGMAS * p_data.sigma,
                     p_data.mu + SUPPORT_SIGMAS * p_data.sigma, 601)
-    d = _sigmoid(dn.model_logits(D)(x))
+    d = sigmoid(dn.model_logits(D)(x))
     a, b = _ab(G)
     return {"a": a, "b": b, "JSD": m["JSD"], "C": m["C"], "V": m["V"],
             "C_plus_log4": m["C"] + dn.LOG4, "mean_abs_error_m": m["mean_abs_error_m"],
@@ -204,7 +205,7 @@ def plot_panel(ax, p_data, G, D, title="", dstar=False, num_arrows=15, xlim=(-2.
     a, b = _ab(G)
     p_g = dn.affine_generator_density(a, b)
     x = np.linspace(*xlim, 600)
-    d = _sigmoid(dn.model_logits(D)(x))
+    d = sigmoid(dn.model_logits(D)(x))
     ax.plot(x, p_data.pdf(x), "k:", lw=2.2, label=r"$p_{data}$")
     ax.plot(x, p_g.pdf(x), "g-", lw=1.8, label=r"$p_g$")
     if dstar:
@@ -243,7 +244,8 @@ def plot_figure1(result, xlim=(-2.5, 3.5)):
     fig, axes = plt.subplots(1, 4, figsize=(15, 3.6), sharey=True)
     for i, (ax, s) in enumerate(zip(axes, result.snapshots)):
         n = s.numbers
-        title = (f"{s.title}\nG step {s.step}: JSD = {n['JSD']:.4f}, "
+        jsd = f"{n['JSD']:.4f}" if n["JSD"] >= 1e-3 else f"{n['JSD']:.1e}"
+        title = (f"{s.title}\nG step {s.step}: JSD = {jsd}, "
                  f"E_m|D−D*| = {n['mean_abs_error_m']:.3f}")
         plot_panel(ax, result.p_data, s.G, s.D, title, dstar=(s.key == "b"), xlim=xlim,
                    legend=(i in (0, 1)))

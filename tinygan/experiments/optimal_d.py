@@ -27,7 +27,7 @@ from dataclasses import dataclass
 
 from .. import backend
 from .. import densities as dn
-from ..layers import Dense, LeakyReLU
+from ..layers import Dense, LeakyReLU, sigmoid
 from ..models import Sequential
 from ..optim import Adam
 from ..train import update_d
@@ -111,7 +111,7 @@ def measure(D, p_data, p_g, core=CORE, num_grid=4001):
     lo, hi = _plot_range(p_data, p_g)
     x = np.linspace(lo, hi, num_grid)
     core_mask = p_data.pdf(x) + p_g.pdf(x) >= core
-    err = np.abs(_sigmoid(logits(x)) - dn.optimal_discriminator(p_data, p_g, x))
+    err = np.abs(sigmoid(logits(x)) - dn.optimal_discriminator(p_data, p_g, x))
     V = dn.value(p_data, p_g, logits, quad)
     C = dn.criterion(p_data, p_g, quad)
     return {
@@ -121,11 +121,6 @@ def measure(D, p_data, p_g, core=CORE, num_grid=4001):
         "V": V, "C": C, "C_minus_V": C - V,
         "JSD": dn.jsd(p_data, p_g, quad),
     }
-
-
-def _sigmoid(a):
-    e = np.exp(-np.abs(a))
-    return np.where(a >= 0, 1 / (1 + e), e / (1 + e))
 
 
 def _plot_range(*ds, k=3.5):
@@ -199,7 +194,7 @@ def _log_kernel_mixture(x, centres, sigma):
 def blurred_optimal_discriminator(x, faces, fakes, sigma):
     """D*_σ(x) for the faces and the fakes each blurred by N(0, σ² I): D* at resolution σ."""
     a = _log_kernel_mixture(x, faces, sigma) - _log_kernel_mixture(x, fakes, sigma)
-    return _sigmoid(a)
+    return sigmoid(a)
 
 
 def experiment4(num_z=200, retrain_steps=2000, result=None):
@@ -312,7 +307,7 @@ def plot_d_vs_dstar(D, p_data, p_g, numbers=None, core=CORE, num_grid=801):
     lo, hi = _plot_range(p_data, p_g, k=4.0)
     x = np.linspace(lo, hi, num_grid)
     pd_, pg_ = p_data.pdf(x), p_g.pdf(x)
-    d = _sigmoid(dn.model_logits(D)(x))
+    d = sigmoid(dn.model_logits(D)(x))
     ds = dn.optimal_discriminator(p_data, p_g, x)
     fig, (ax, ax2) = plt.subplots(2, 1, figsize=(7.5, 6), sharex=True,
                                   gridspec_kw={"height_ratios": [3, 1.3]})
