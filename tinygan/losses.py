@@ -26,6 +26,7 @@ __all__ = [
     "generator_loss",
     "GENERATOR_LOSSES",
     "generator_loss_maximum_likelihood",
+    "softmax_cross_entropy",
 ]
 
 
@@ -252,3 +253,58 @@ def generator_loss_maximum_likelihood(fake_logits):
 
 
 GENERATOR_LOSSES["maximum_likelihood"] = generator_loss_maximum_likelihood
+
+
+# -- multi-class classification (issue 4: the digit classifier behind the DCGAN metrics) --
+def softmax_cross_entropy(logits, labels):
+    """Softmax cross-entropy on logits with integer class labels, mean over the batch.
+
+    Math
+    ----
+    p_n = softmax(z_n),  computed as exp(z_n − max z_n) / Σ_k exp(z_nk − max z_n)
+    L = −(1/N) Σ_n log p_n[y_n] = (1/N) Σ_n (logsumexp(z_n) − z_n[y_n]),
+        logsumexp(z_n) = max z_n + log1p(Σ_{k ≠ argmax} exp(z_nk − max z_n))  (no overflow)
+    dL/dz = (p − onehot(y)) / N
+    The full softmax Jacobian diag(p) − ppᵀ, contracted with −onehot(y)/p, collapses
+    to p − onehot(y); keeping only its diagonal p(1 − p) would be wrong.
+
+    Shapes
+    ------
+    logits: (N, K) floating;  labels: (N,) integer class indices in [0, K)
+    returns: (loss 0-d array, dlogits (N, K) with the logits' dtype)
+
+    Derivation: derivations/03_transposed_convolution.md#softmax-cross-entropy
+    """
+    name = "softmax_cross_entropy"
+    _check_logits(name, logits)
+    if logits.ndim != 2:
+        raise ValueError(f"{name}: logits must have shape (N, K) (one row of class scores "
+                         f"per example), got {tuple(logits.shape)}")
+    xp = backend.get_array_module(logits)
+    if not hasattr(labels, "dtype"):
+        labels = backend.numpy.asarray(labels)
+    if labels.dtype.kind not in "iu":
+        raise ValueError(f"{name}: labels must be integer class indices, got dtype "
+                         f"{labels.dtype} (use labels.astype(int), not one-hot rows)")
+    N, K = logits.shape
+    if tuple(labels.shape) != (N,):
+        raise ValueError(f"{name}: labels must have shape (N,) = ({N},) to match logits "
+                         f"{tuple(logits.shape)}, got {tuple(labels.shape)}")
+    labels = xp.asarray(labels)
+    lo, hi = int(labels.min()), int(labels.max())
+    if lo < 0 or hi >= K:
+        raise ValueError(f"{name}: labels must lie in [0, {K}) for {K} classes, got values "
+                         f"from {lo} to {hi}")
+    rows, top = xp.arange(N), logits.argmax(axis=1)
+    z = logits - logits[rows, top][:, None]                   # (N, K), z[n, top_n] = 0
+    e = xp.exp(z)                                             # in (0, 1], no overflow
+    # logsumexp(z_n) = log(1 + t_n) with t_n the sum over the other classes; log1p keeps
+    # its digits when the model is confident (t_n ≈ 1e-9 would vanish in log(1 + t_n))
+    e[rows, top] = 0
+    t = e.sum(axis=1)                                         # (N,)
+    e[rows, top] = 1
+    loss = (xp.log1p(t) - z[rows, labels]).sum() / N
+    dlogits = e / (1 + t)[:, None]                            # p
+    dlogits[rows, labels] -= 1                                # p − onehot(y)
+    dlogits /= N
+    return loss, dlogits

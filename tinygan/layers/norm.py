@@ -1,0 +1,149 @@
+"""Batch normalisation over features (N, D) or over channels (N, C, H, W)."""
+
+from __future__ import annotations
+
+from .. import backend
+from .base import Layer, LayerInputError
+
+
+class BatchNorm(Layer):
+    """Batch normalisation (Ioffe & Szegedy 2015), as in DCGAN's G and D.
+
+    One layer for both layouts: an (N, C, H, W) map is normalised **per channel**
+    over N, H and W (not per position), which is exactly a (N, D) BatchNorm on the
+    (M, C) matrix of its pixels, M = N·H·W. Below, M is the number of rows
+    (M = N for 2-D input).
+
+    Math
+    ----
+    Train mode (batch statistics, biased variance):
+        μ = (1/M) Σ_m x_m,   σ² = (1/M) Σ_m (x_m − μ)²,   r = 1/√(σ² + ε)
+        x̂ = (x − μ) r,        out = γ x̂ + β
+        running_mean ← (1 − m)·running_mean + m·μ
+        running_var  ← (1 − m)·running_var  + m·σ²·M/(M − 1)   (unbiased, as PyTorch)
+    Backward in train mode (μ and σ² depend on every x_m, so this is the full
+    Jacobian, not the diagonal γr):
+        dβ = Σ_m dout_m,   dγ = Σ_m dout_m x̂_m
+        dx = γ r (dout − dβ/M − x̂ · dγ/M)
+    Eval mode uses the running statistics, constants with respect to x:
+        x̂ = (x − running_mean)/√(running_var + ε),   dx = γ · dout/√(running_var + ε)
+    (dγ and dβ as in train mode.) All sums and means run over the M rows, per feature.
+
+    Shapes
+    ------
+    x: (N, D) or (N, C, H, W) with D = C = num_features → out: the shape of x
+    γ ("gamma"), β ("beta"), running_mean, running_var: (num_features,)
+
+    Parameters
+    ----------
+    num_features : int
+        D for (N, D) input, C for (N, C, H, W) input.
+    eps : float, default 1e-5
+    momentum : float, default 0.1 (PyTorch's convention: the weight of the new batch)
+    dtype : parameter dtype, default "float32"
+
+    ``running_mean`` and ``running_var`` are state, not parameters: optimizers do
+    not see them; ``astype`` converts them. γ starts at 1 and β at 0. A bias in the
+    layer before a train-mode BatchNorm is wasted (its gradient is exactly zero, β
+    plays its role): build that layer with ``bias=False``, as DCGAN does.
+
+    Cache
+    -----
+    x̂ (as an (M, D) matrix), the per-feature scale γr, and the input's shape.
+
+    Derivation: derivations/03_transposed_convolution.md#batchnorm
+    """
+
+    def __init__(self, num_features, eps=1e-5, momentum=0.1, dtype="float32"):
+        super().__init__()
+        if isinstance(num_features, bool) or not isinstance(num_features, int) or \
+                num_features < 1:
+            raise ValueError(f"BatchNorm needs a positive integer num_features, got "
+                             f"{num_features!r}")
+        if not eps > 0:
+            raise ValueError(f"BatchNorm needs eps > 0, got {eps}")
+        if not 0.0 <= momentum <= 1.0:
+            raise ValueError(f"BatchNorm needs 0 ≤ momentum ≤ 1, got {momentum}")
+        self.num_features, self.eps, self.momentum = num_features, float(eps), float(momentum)
+        xp = backend.xp()
+        self.params["gamma"] = xp.ones((num_features,), dtype=dtype)
+        self.params["beta"] = xp.zeros((num_features,), dtype=dtype)
+        self.grads = {k: xp.zeros_like(v) for k, v in self.params.items()}
+        self.running_mean = xp.zeros((num_features,), dtype=dtype)
+        self.running_var = xp.ones((num_features,), dtype=dtype)
+
+    def __repr__(self):
+        return f"BatchNorm({self.num_features})"
+
+    def astype(self, dtype):
+        super().astype(dtype)
+        self.running_mean = self.running_mean.astype(dtype)
+        self.running_var = self.running_var.astype(dtype)
+        return self
+
+    def _as_rows(self, x):
+        """(N, D) as is; (N, C, H, W) → (N·H·W, C), a free view when x is channels-last."""
+        if x.ndim == 2:
+            return x
+        xp = backend.get_array_module(x)
+        N, C, H, W = x.shape
+        return xp.ascontiguousarray(x.transpose(0, 2, 3, 1)).reshape(N * H * W, C)
+
+    @staticmethod
+    def _from_rows(y, shape):
+        if len(shape) == 2:
+            return y
+        N, C, H, W = shape
+        return y.reshape(N, H, W, C).transpose(0, 3, 1, 2)  # NCHW view of channels-last data
+
+    def forward(self, x):
+        if getattr(x, "ndim", None) not in (2, 4):
+            raise LayerInputError(
+                f"{self!r} expected input of shape (N, {self.num_features}) or "
+                f"(N, {self.num_features}, H, W), got "
+                f"{tuple(x.shape) if hasattr(x, 'shape') else type(x).__name__}")
+        self._check_input(x, shape=(None, self.num_features) + (None,) * (x.ndim - 2))
+        xp = backend.get_array_module(x)
+        X = self._as_rows(x)                                       # (M, D)
+        M = X.shape[0]
+        gamma, beta = self.params["gamma"], self.params["beta"]
+        if self.training:
+            if M < 2:
+                raise LayerInputError(
+                    f"{self!r} in train mode needs more than one value per feature to "
+                    f"compute batch statistics, got input of shape {tuple(x.shape)}; use "
+                    "a larger batch or layer.eval()")
+            mu = X.mean(axis=0)
+            x_hat = X - mu                                         # centred, (M, D)
+            var = (x_hat * x_hat).mean(axis=0)                     # biased, for normalising
+            r = 1 / xp.sqrt(var + self.eps)
+            x_hat *= r                                             # in place: one big array
+            m = self.momentum
+            self.running_mean = (1 - m) * self.running_mean + m * mu
+            self.running_var = (1 - m) * self.running_var + (m * M / (M - 1)) * var
+        else:
+            r = 1 / xp.sqrt(self.running_var + self.eps)
+            x_hat = (X - self.running_mean) * r
+        scale = gamma * r                                          # (D,)
+        out = x_hat * gamma + beta
+        self.cache = (x_hat, scale, tuple(x.shape), self.training)
+        return self._from_rows(out, x.shape)
+
+    def backward(self, dout):
+        x_hat, scale, shape, training = self._pop_cache()
+        self._check_dout(dout, shape, x_hat.dtype)
+        D = self._as_rows(dout)                                    # (M, D)
+        M = D.shape[0]
+        dbeta = D.sum(axis=0)
+        dgamma = (D * x_hat).sum(axis=0)
+        self.grads["beta"] += dbeta
+        self.grads["gamma"] += dgamma
+        if training:
+            # dx = γr (dout − mean(dout) − x̂ · mean(dout · x̂)), built in place
+            dx = x_hat * (-dgamma / M)
+            dx += D
+            dx -= dbeta / M
+            dx *= scale
+        else:
+            dx = D * scale
+        return self._from_rows(dx, shape)
