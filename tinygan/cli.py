@@ -15,11 +15,13 @@ import sys
 EXPERIMENTS = {
     "toy2x2": "tinygan.experiments.toy2x2",
     "saturation": "tinygan.experiments.saturation",
+    "optimal-d": "tinygan.experiments.optimal_d",
+    "figure1": "tinygan.experiments.figure1",
     "dcgan": "tinygan.experiments.dcgan",
 }
 
 # what `tinygan demo` runs, in order, each in its quick-enough default mode
-DEMO = ["toy2x2", "saturation", "dcgan"]
+DEMO = ["toy2x2", "saturation", "optimal-d", "figure1", "dcgan"]
 
 
 def _common(p):

@@ -26,6 +26,8 @@ class Reshape(Layer):
     Cache
     -----
     The input's shape and dtype.
+
+    Derivation: derivations/03_transposed_convolution.md#reshape-and-flatten
     """
 
     def __init__(self, shape):
@@ -71,6 +73,8 @@ class Flatten(Layer):
     Cache
     -----
     The input's shape and dtype.
+
+    Derivation: derivations/03_transposed_convolution.md#reshape-and-flatten
     """
 
     def __repr__(self):
