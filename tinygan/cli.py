@@ -13,15 +13,15 @@ import sys
 
 # name on the command line -> module (imported only when listed or run)
 EXPERIMENTS = {
-    "toy2x2": "tinygan.experiments.toy2x2",
-    "saturation": "tinygan.experiments.saturation",
-    "optimal-d": "tinygan.experiments.optimal_d",
-    "figure1": "tinygan.experiments.figure1",
-    "dcgan": "tinygan.experiments.dcgan",
+    "toy2x2": "tinygan.experiments.toy2x2",         # notebook 01
+    "optimal-d": "tinygan.experiments.optimal_d",   # notebook 02
+    "figure1": "tinygan.experiments.figure1",       # notebook 02
+    "dcgan": "tinygan.experiments.dcgan",           # notebook 03
+    "saturation": "tinygan.experiments.saturation", # notebook 04
 }
 
 # what `tinygan demo` runs, in order, each in its quick-enough default mode
-DEMO = ["toy2x2", "saturation", "optimal-d", "figure1", "dcgan"]
+DEMO = ["toy2x2", "optimal-d", "figure1", "dcgan", "saturation"]
 
 
 def _common(p):
