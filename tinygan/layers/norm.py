@@ -129,15 +129,16 @@ class BatchNorm(Layer):
         self.cache = (x_hat, scale, tuple(x.shape), self.training)
         return self._from_rows(out, x.shape)
 
-    def backward(self, dout):
+    def backward(self, dout, need_dx=True):
         x_hat, scale, shape, training = self._pop_cache()
         self._check_dout(dout, shape, x_hat.dtype)
         D = self._as_rows(dout)                                    # (M, D)
         M = D.shape[0]
         dbeta = D.sum(axis=0)
         dgamma = (D * x_hat).sum(axis=0)
-        self.grads["beta"] += dbeta
-        self.grads["gamma"] += dgamma
+        if not self.frozen:
+            self.grads["beta"] += dbeta
+            self.grads["gamma"] += dgamma
         if training:
             # dx = γr (dout − mean(dout) − x̂ · mean(dout · x̂)), built in place
             dx = x_hat * (-dgamma / M)

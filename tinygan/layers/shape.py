@@ -53,7 +53,7 @@ class Reshape(Layer):
         self.cache = (tuple(x.shape), x.dtype)
         return x.reshape((x.shape[0],) + self.shape)
 
-    def backward(self, dout):
+    def backward(self, dout, need_dx=True):
         shape, dtype = self._pop_cache()
         self._check_dout(dout, (shape[0],) + self.shape, dtype)
         return dout.reshape(shape)
@@ -88,7 +88,7 @@ class Flatten(Layer):
         self.cache = (tuple(x.shape), x.dtype)
         return x.reshape(x.shape[0], -1)
 
-    def backward(self, dout):
+    def backward(self, dout, need_dx=True):
         shape, dtype = self._pop_cache()
         self._check_dout(dout, (shape[0], math.prod(shape[1:])), dtype)
         return dout.reshape(shape)
