@@ -210,13 +210,27 @@ print("D on the faces:", np.round(s["D_on_faces"], 3))
 print("D on G(z):     ", np.round(s["D_on_fakes"], 3))
 
 # %% [markdown]
-# For a fixed G the best possible discriminator is
-# $D^*(x) = p_\text{data}(x) / (p_\text{data}(x) + p_g(x))$ (notebook 02 derives it). Once
-# G's outputs sit where the faces are, $p_g \approx p_\text{data}$, so $D^* \approx 1/2$:
-# D can no longer tell them apart and answers "half" to everything. At $D = 1/2$ the
-# D loss is $2\log 2 \approx 1.386$ and the G loss $\log 2 \approx 0.693$, the dotted lines
-# in the loss plot. D stays a little below 1/2 on the imperfect faces and a little above
-# on G's very clean one: G's single face is not exactly the spread of five real ones.
+# D ends near 1/2, and at $D = 1/2$ the D loss is $2\log 2 \approx 1.386$ and the G loss
+# $\log 2 \approx 0.693$: the dotted lines in the loss plot. It is tempting to read this as
+# the theory's fixed point, where $p_g = p_\text{data}$ and the optimal discriminator
+# $D^*(x) = p_\text{data}(x) / (p_\text{data}(x) + p_g(x))$ equals 1/2 everywhere
+# (notebook 02 derives $D^*$). **It is not quite that**, and the difference is instructive:
+#
+# - Taken literally, the five faces and G's single face are different points, so the
+#   exact $D^*$ is 1 on the faces and 0 on the fakes. Even the toy's own linear D,
+#   retrained to convergence against the final G, reaches $V \approx -0.80$, far above
+#   the $-\log 4 \approx -1.39$ that $D = 1/2$ gives (`tinygan optimal-d`, experiment 4).
+# - What holds is a statement at the **resolution D can see**: every fake is within 0.077
+#   per pixel of the first face, closer than any two real faces are to each other (0.1).
+#   Blur both distributions by $\sigma = 0.3$ and the optimal D is 0.41–0.54 on the faces
+#   and 0.44 on the fakes.
+# - D reaches 1/2 because the game is played in small alternating steps: one SGD step of
+#   D per face, then one of G, which moves its face to wherever D currently says "real".
+#   Neither player can gain from a *small* step any more; D is never trained to the inner
+#   optimum that the theorem assumes.
+#
+# D stays a little below 1/2 on the imperfect faces and a little above on G's very clean
+# one.
 #
 # ## Summary
 #
@@ -226,8 +240,10 @@ print("D on G(z):     ", np.round(s["D_on_fakes"], 3))
 #   loss that cannot overflow.
 # - The general library (Dense, Sigmoid, BCE, SGD, `update_g`) reproduces the hand-written
 #   toy to $10^{-12}$ per step and the published run to the published digits.
-# - At the end $p_g \approx p_\text{data}$ and D sits at 1/2, as $D^*$ predicts; G ignores
-#   $z$, a first glimpse of mode collapse.
+# - At the end D sits at 1/2 on faces and fakes: at the coarse resolution a one-layer D
+#   sees, G's face is indistinguishable from the real ones, though a D trained to
+#   optimality would still separate them (notebook 02). G ignores $z$, a first glimpse of
+#   mode collapse.
 #
 # ## Exercises
 #

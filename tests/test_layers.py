@@ -197,3 +197,40 @@ def test_dense_and_activations_match_torch():
         tout.backward(torch.tensor(dout))
         np.testing.assert_allclose(ours.forward(x), tout.detach().numpy(), rtol=1e-12)
         np.testing.assert_allclose(ours.backward(dout), tx.grad.numpy(), rtol=1e-12)
+
+
+# --- skipping work that nobody uses ----------------------------------------------------
+
+def test_need_dx_false_skips_only_the_input_gradient():
+    r = backend.rng(0)
+    net = tg.Sequential(tg.Dense(3, 4, rng=r, dtype="float64"), tg.Tanh(),
+                        tg.Dense(4, 2, rng=r, dtype="float64"))
+    x = np.random.default_rng(0).standard_normal((5, 3))
+    g = np.random.default_rng(1).standard_normal((5, 2))
+    net.forward(x)
+    dx = net.backward(g)
+    full = {k: v.copy() for k, v in net.grads.items()}
+    net.zero_grad()
+    net.forward(x)
+    assert net.backward(g, need_dx=False) is None
+    for k, v in net.grads.items():
+        np.testing.assert_array_equal(v, full[k])
+    assert dx.shape == x.shape
+
+
+def test_frozen_model_passes_gradients_through_but_keeps_its_own_at_zero():
+    r = backend.rng(0)
+    net = tg.Sequential(tg.Dense(3, 4, rng=r, dtype="float64"), tg.LeakyReLU(0.1),
+                        tg.Dense(4, 1, rng=r, dtype="float64"))
+    x = np.random.default_rng(0).standard_normal((5, 3))
+    g = np.random.default_rng(1).standard_normal((5, 1))
+    net.forward(x)
+    expected = net.backward(g)
+    net.zero_grad()
+    with tg.frozen(net):
+        assert all(layer.frozen for layer in net.layers)
+        net.forward(x)
+        dx = net.backward(g)
+    np.testing.assert_allclose(dx, expected, rtol=1e-15)
+    assert not any(v.any() for v in net.grads.values())
+    assert not any(layer.frozen for layer in net.layers)  # restored on exit

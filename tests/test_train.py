@@ -183,3 +183,19 @@ def test_fit_argument_errors():
         tg.fit(G, D, real, noise, tg.SGD(G, 0.1), tg.SGD(D, 0.1), 1, 4, k=0)
     with pytest.raises(ValueError, match="unknown generator loss"):
         tg.fit(G, D, real, noise, tg.SGD(G, 0.1), tg.SGD(D, 0.1), 1, 4, generator_loss="x")
+
+
+def test_update_d_reports_the_mean_probabilities_before_its_step():
+    G, D = make_gan(4)
+    gen = np.random.default_rng(4)
+    x, z = gen.standard_normal((6, 3)), gen.standard_normal((6, 2))
+    fake = G.forward(z)
+    G.clear_cache()
+    want_real = tg.sigmoid(D.forward(x)).mean()
+    want_fake = tg.sigmoid(D.forward(fake)).mean()
+    D.clear_cache()
+    want_loss = d_objective(G, D, x, z)
+    stats = tg.update_d(G, D, x, z, Capture(D))
+    np.testing.assert_allclose(stats["D_real"], want_real, rtol=1e-12)
+    np.testing.assert_allclose(stats["D_fake"], want_fake, rtol=1e-12)
+    np.testing.assert_allclose(stats["loss_D"], want_loss, rtol=1e-12)

@@ -5,7 +5,7 @@ the same code on a GPU.
 """
 
 from . import backend, gradcheck, losses, optim
-from .layers import Dense, Layer, LayerInputError, LeakyReLU, ReLU, Sigmoid, Tanh, sigmoid
+from .layers import Dense, Layer, LayerInputError, LeakyReLU, ReLU, Sigmoid, Tanh, frozen, sigmoid
 from .layers.conv import Conv2d, ConvTranspose2d
 from .layers.norm import BatchNorm
 from .layers.shape import Flatten, Reshape
@@ -17,7 +17,8 @@ __version__ = "0.1.0"
 
 __all__ = [
     "backend", "gradcheck", "losses", "optim",
-    "Layer", "LayerInputError", "Dense", "Sigmoid", "Tanh", "ReLU", "LeakyReLU", "sigmoid",
+    "Layer", "LayerInputError", "frozen",
+    "Dense", "Sigmoid", "Tanh", "ReLU", "LeakyReLU", "sigmoid",
     "Conv2d", "ConvTranspose2d", "BatchNorm", "Reshape", "Flatten",
     "Sequential", "SGD", "Adam", "RMSProp",
     "History", "TrainingDiverged", "fit", "update_d", "update_g",

@@ -13,13 +13,16 @@ import sys
 
 # name on the command line -> module (imported only when listed or run)
 EXPERIMENTS = {
-    "toy2x2": "tinygan.experiments.toy2x2",
-    "saturation": "tinygan.experiments.saturation",
-    "modes": "tinygan.experiments.modes",
+    "toy2x2": "tinygan.experiments.toy2x2",         # notebook 01
+    "optimal-d": "tinygan.experiments.optimal_d",   # notebook 02
+    "figure1": "tinygan.experiments.figure1",       # notebook 02
+    "dcgan": "tinygan.experiments.dcgan",           # notebook 03
+    "saturation": "tinygan.experiments.saturation", # notebook 04
+    "modes": "tinygan.experiments.modes",           # notebook 05
 }
 
 # what `tinygan demo` runs, in order, each in its quick-enough default mode
-DEMO = ["toy2x2", "saturation", "modes"]
+DEMO = ["toy2x2", "optimal-d", "figure1", "dcgan", "saturation", "modes"]
 
 
 def _common(p):

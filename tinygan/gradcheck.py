@@ -16,7 +16,8 @@ How it works (derivations/01_backprop_dense_sigmoid_bce.md#how-the-tests-verify-
    transposition bugs, and the gradient of sum(BatchNorm(x)) is exactly zero).
 2. The scalar L(x, θ) = Σ g ⊙ layer(x) has ∂L/∂x = layer.backward(g).
 3. For every element u of x and of each parameter, estimate
-   ∂L/∂u ≈ (L(u + h) − L(u − h)) / 2h  with h = 1e-6 in float64.
+   ∂L/∂u ≈ (L(u + h) − L(u − h)) / 2h  with h = 1e-5 in float64 (about ε^(1/3),
+   which balances round-off, ε|L|/h, against truncation, h²·L‴/6).
 4. Compare elementwise with the *scaled relative error*
    |a − n| / max(|a| + |n|, 1e-3·s),  s = max over the tensor of (|a| + |n|):
    an element far smaller than the tensor's largest is judged on the tensor's
@@ -34,7 +35,7 @@ from . import backend
 __all__ = ["numerical_grad", "rel_error", "check_layer", "check_function",
            "GradResult", "GradcheckReport"]
 
-DEFAULT_H = 1e-6
+DEFAULT_H = 1e-5  # ≈ ε^(1/3): balances round-off (ε|f|/h) against truncation (h²f‴)
 DEFAULT_TOL = 1e-6
 SCALE_FLOOR = 1e-3
 

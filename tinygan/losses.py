@@ -98,8 +98,11 @@ def bce_with_logits(a, y):
     _check_pair("bce_with_logits", a, y)
     xp = backend.get_array_module(a, y)
     n = a.size
-    loss = (xp.maximum(a, 0) - a * y + xp.log1p(xp.exp(-xp.abs(a)))).sum() / n
-    da = (sigmoid(a) - y) / n
+    e = xp.exp(-xp.abs(a))                # shared by the loss and by σ(a)
+    loss = (xp.maximum(a, 0) - a * y + xp.log1p(e)).sum() / n
+    r = 1 / (1 + e)
+    p = xp.where(a >= 0, r, e * r)        # σ(a), as layers.activations.sigmoid computes it
+    da = (p - y) / n
     return loss, da
 
 

@@ -100,18 +100,25 @@ class Adam(Optimizer):
         xp = backend.get_array_module(p)
         m = self._zeros(key, "m", p)
         v = self._zeros(key, "v", p)
-        m *= self.b1
-        m += (1 - self.b1) * g
-        v *= self.b2
-        v += (1 - self.b2) * (g * g)
+        buf = self._zeros(key, "buf", p)  # scratch: no temporaries allocated per step
         c1 = 1 - self.b1 ** self.t
         c2 = 1 - self.b2 ** self.t
-        # lr·m̂/(√v̂ + ε) written with the corrections pulled out of the arrays:
-        # identical algebra, two fewer temporaries.
-        step = xp.sqrt(v)
-        step /= math.sqrt(c2)
-        step += self.eps
-        p -= (self.lr / c1) * m / step
+        # 1. m ← β₁m + (1 − β₁)g
+        m *= self.b1
+        xp.multiply(g, 1 - self.b1, out=buf)
+        m += buf
+        # 2. v ← β₂v + (1 − β₂)g²
+        v *= self.b2
+        xp.multiply(g, g, out=buf)
+        buf *= 1 - self.b2
+        v += buf
+        # 3. θ ← θ − lr·m̂/(√v̂ + ε). Multiplying numerator and denominator by √c₂:
+        #    lr·m̂/(√v̂ + ε) = (lr·√c₂/c₁)·m/(√v + ε√c₂): the corrections become two scalars.
+        xp.sqrt(v, out=buf)
+        buf += self.eps * math.sqrt(c2)
+        xp.divide(m, buf, out=buf)
+        buf *= self.lr * math.sqrt(c2) / c1
+        p -= buf
 
 
 class RMSProp(Optimizer):

@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 
 from . import backend
 from .layers.activations import sigmoid
+from .layers.base import frozen
 from .losses import bce_with_logits, generator_loss
 
 __all__ = ["TrainingDiverged", "History", "update_d", "update_g", "fit"]
@@ -29,7 +30,8 @@ class TrainingDiverged(FloatingPointError):
 
 
 def _mean_prob(logits):
-    return sigmoid(logits).mean()
+    """Mean D(x) for the history: a diagnostic, not part of the update."""
+    return sigmoid(logits).sum() / logits.size
 
 
 def update_d(G, D, x_real, z, opt_D):
@@ -54,16 +56,17 @@ def update_d(G, D, x_real, z, opt_D):
 
     real_logits = D.forward(x_real)
     loss_real, d_real = bce_with_logits(real_logits, xp.ones_like(real_logits))
-    D.backward(d_real)
+    D.backward(d_real, need_dx=False)  # nothing upstream of the data needs a gradient
 
     fake_logits = D.forward(x_fake)
     loss_fake, d_fake = bce_with_logits(fake_logits, xp.zeros_like(fake_logits))
-    D.backward(d_fake)
+    D.backward(d_fake, need_dx=False)
 
     opt_D.step()
-    # loss_real + loss_fake is discriminator_loss(real_logits, fake_logits).
-    return {"loss_D": loss_real + loss_fake, "D_real": _mean_prob(real_logits),
-            "D_fake": _mean_prob(fake_logits)}
+    # loss_real + loss_fake is discriminator_loss(real_logits, fake_logits). The mean
+    # probabilities come free from the gradients: dL/da = (D − y)/m, so Σ dL/da = mean D − y.
+    return {"loss_D": loss_real + loss_fake, "D_real": d_real.sum() + 1,
+            "D_fake": d_fake.sum()}
 
 
 def update_g(G, D, z, opt_G, loss="nonsaturating"):
@@ -75,9 +78,10 @@ def update_g(G, D, z, opt_G, loss="nonsaturating"):
        ``tinygan.losses.GENERATOR_LOSSES``: ``"minimax"`` for mean log(1 − D(G(z))),
        ``"nonsaturating"`` for −mean log D(G(z)), ``"maximum_likelihood"`` for
        −mean exp(σ⁻¹(D(G(z)))).
-    4. Backward through D (this fills D's grads, which we discard: D is fixed
-       during G's step, the manual counterpart of ``detach``), then through G.
-    5. opt_G.step(); D.zero_grad().
+    4. Backward through D with D *frozen* (its parameters are constants in this
+       step, so their gradients are not computed: the manual counterpart of
+       ``detach``/``requires_grad_(False)``), then through G.
+    5. opt_G.step().
 
     Returns a dict of 0-d arrays: ``loss_G`` and ``D_fake`` (mean D(G(z)) before
     the step).
@@ -86,9 +90,9 @@ def update_g(G, D, z, opt_G, loss="nonsaturating"):
     x_fake = G.forward(z)
     logits = D.forward(x_fake)
     loss_G, d_logits = generator_loss(logits, loss)
-    dx = D.backward(d_logits)
-    G.backward(dx)
-    D.zero_grad()
+    with frozen(D):
+        dx = D.backward(d_logits)
+    G.backward(dx, need_dx=False)
     opt_G.step()
     return {"loss_G": loss_G, "D_fake": _mean_prob(logits)}
 

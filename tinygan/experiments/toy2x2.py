@@ -373,7 +373,8 @@ def main(args):
     print(f"largest difference from the published parameters: "
           f"{s['max_abs_diff_vs_published']:.1e}")
     print("D on the five faces:   " + fmt(s["D_on_faces"]))
-    print("D on G(z), z = 0..1:   " + fmt(s["D_on_fakes"]) + "   (D* = 1/2 when p_g = p_data)")
+    print("D on G(z), z = 0..1:   " + fmt(s["D_on_fakes"])
+          + "   (D can no longer tell; D* differs: tinygan optimal-d)")
     print(f"last epoch: true D loss {s['final_epoch_loss_D']:.3f} (2 log 2 = 1.386), "
           f"G loss {s['final_epoch_loss_G']:.3f} (log 2 = 0.693)")
     paths = save_figures(res, args.out)

@@ -50,7 +50,7 @@ class Sigmoid(_Elementwise):
         self.cache = s
         return s
 
-    def backward(self, dout):
+    def backward(self, dout, need_dx=True):
         s = self._pop_cache()
         self._check_backward(dout, s)
         return dout * s * (1 - s)
@@ -81,7 +81,7 @@ class Tanh(_Elementwise):
         self.cache = t
         return t
 
-    def backward(self, dout):
+    def backward(self, dout, need_dx=True):
         t = self._pop_cache()
         self._check_backward(dout, t)
         return dout * (1 - t * t)
@@ -129,7 +129,7 @@ class LeakyReLU(_Elementwise):
         self.cache = slope
         return out
 
-    def backward(self, dout):
+    def backward(self, dout, need_dx=True):
         slope = self._pop_cache()
         self._check_backward(dout, slope)
         return dout * slope

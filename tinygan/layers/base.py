@@ -2,13 +2,19 @@
 
 * ``params`` and ``grads`` are dicts with the same keys, shapes and dtypes.
 * ``forward(x)`` stores in ``self.cache`` exactly what ``backward`` needs.
-* ``backward(dout)`` consumes that cache, *accumulates* (``+=``) into ``grads`` and
-  returns dL/dx with the shape and dtype of ``x``. The cache has one slot: a
-  backward without a matching forward raises.
+* ``backward(dout, need_dx=True)`` consumes that cache, *accumulates* (``+=``) into
+  ``grads`` and returns dL/dx with the shape and dtype of ``x``. The cache has one
+  slot: a backward without a matching forward raises. With ``need_dx=False`` a
+  layer may skip computing dx (and return None): the gradient with respect to
+  *data* is never used, so Dense and the convolutions save a matrix multiply.
 * ``zero_grad()`` resets the gradients in place (optimizers hold references).
+* Inside ``with frozen(model):`` the parameters are constants: backward still
+  returns dx but computes no parameter gradients (used for D during G's step).
 """
 
 from __future__ import annotations
+
+import contextlib
 
 from .. import backend
 
@@ -25,12 +31,13 @@ class Layer:
         self.grads: dict = {}
         self.cache = None
         self.training = True
+        self.frozen = False  # see frozen(): no parameter gradients while True
 
     # -- the contract ---------------------------------------------------------
     def forward(self, x):  # pragma: no cover - abstract
         raise NotImplementedError
 
-    def backward(self, dout):  # pragma: no cover - abstract
+    def backward(self, dout, need_dx=True):  # pragma: no cover - abstract
         raise NotImplementedError
 
     def __call__(self, x):
@@ -116,14 +123,12 @@ class Layer:
                         f"{self!r} expected input of shape {_fmt_shape(shape)}, "
                         f"got {tuple(x.shape)}"
                     )
-        if backend.checks_enabled():
-            xp = backend.get_array_module(x)
-            if not bool(xp.isfinite(x).all()):
-                bad = int((~xp.isfinite(x)).sum())
-                raise LayerInputError(
-                    f"{self!r} received {bad} non-finite value(s) (NaN or inf) in its input "
-                    f"of shape {tuple(x.shape)}"
-                )
+        if backend.checks_enabled() and not backend.all_finite(x):
+            bad = int((~backend.get_array_module(x).isfinite(x)).sum())
+            raise LayerInputError(
+                f"{self!r} received {bad} non-finite value(s) (NaN or inf) in its input "
+                f"of shape {tuple(x.shape)}"
+            )
 
     def _check_dout(self, dout, like_shape, like_dtype=None):
         """Upstream gradients must match the forward output exactly: no broadcasting."""
@@ -137,6 +142,32 @@ class Layer:
             raise LayerInputError(
                 f"{self!r}.backward expected dout of dtype {like_dtype}, got {dout.dtype}"
             )
+
+
+def _walk(layer):
+    yield layer
+    for child in getattr(layer, "layers", ()):
+        yield from _walk(child)
+
+
+@contextlib.contextmanager
+def frozen(model):
+    """Treat ``model``'s parameters as constants inside the block.
+
+    ``model.backward`` still returns dL/dx, but no layer computes or accumulates
+    parameter gradients: PyTorch's ``requires_grad_(False)``. In the generator's
+    step the gradient must flow *through* D into G, while D's own parameter
+    gradients would be thrown away; freezing D skips that work instead.
+    """
+    layers = list(_walk(model))
+    before = [layer.frozen for layer in layers]
+    for layer in layers:
+        layer.frozen = True
+    try:
+        yield model
+    finally:
+        for layer, was in zip(layers, before):
+            layer.frozen = was
 
 
 def _fmt_shape(shape):

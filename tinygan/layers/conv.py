@@ -299,7 +299,7 @@ class ConvTranspose2d(_ConvBase):
         self.cache = (X, (N, C_in, H, W))
         return out.transpose(0, 3, 1, 2)                             # NCHW view
 
-    def backward(self, dout):
+    def backward(self, dout, need_dx=True):
         X, (N, C_in, H, W) = self._pop_cache()
         H_out, W_out, h_full, w_full = self._sizes(H, W)
         self._check_dout(dout, (N, self.out_channels, H_out, W_out), X.dtype)
@@ -311,9 +311,12 @@ class ConvTranspose2d(_ConvBase):
         # 2. gather the K×K window each input pixel painted (a stride-S convolution)
         dcols = im2col(d_full, K, S, H, W)                           # (N·H·W, K·K·C_out)
         W_mat = self.params["W"].transpose(0, 2, 3, 1).reshape(C_in, K * K * C_out)
-        if "b" in self.grads:
-            self.grads["b"] += dout.sum(axis=(0, 2, 3))
-        self.grads["W"] += (X.T @ dcols).reshape(C_in, K, K, C_out).transpose(0, 3, 1, 2)
+        if not self.frozen:
+            if "b" in self.grads:
+                self.grads["b"] += dout.sum(axis=(0, 2, 3))
+            self.grads["W"] += (X.T @ dcols).reshape(C_in, K, K, C_out).transpose(0, 3, 1, 2)
+        if not need_dx:
+            return None
         dx = dcols @ W_mat.T                                         # (N·H·W, C_in)
         return dx.reshape(N, H, W, C_in).transpose(0, 3, 1, 2)       # NCHW view
 
@@ -405,16 +408,19 @@ class Conv2d(_ConvBase):
         self.cache = (cols, (N, C_in, H, W))
         return out.reshape(N, H_out, W_out, C_out).transpose(0, 3, 1, 2)  # NCHW view
 
-    def backward(self, dout):
+    def backward(self, dout, need_dx=True):
         cols, (N, C_in, H, W) = self._pop_cache()
         H_out, W_out = self._sizes(H, W)
         self._check_dout(dout, (N, self.out_channels, H_out, W_out), cols.dtype)
         K, S, P, C_out = self.kernel_size, self.stride, self.padding, self.out_channels
         D = _to_channels_last(dout).reshape(N * H_out * W_out, C_out)
         W_mat = self.params["W"].transpose(2, 3, 1, 0).reshape(K * K * C_in, C_out)
-        if "b" in self.grads:
-            self.grads["b"] += D.sum(axis=0)
-        self.grads["W"] += (cols.T @ D).reshape(K, K, C_in, C_out).transpose(3, 2, 0, 1)
+        if not self.frozen:
+            if "b" in self.grads:
+                self.grads["b"] += D.sum(axis=0)
+            self.grads["W"] += (cols.T @ D).reshape(K, K, C_in, C_out).transpose(3, 2, 0, 1)
+        if not need_dx:
+            return None
         dcols = D @ W_mat.T                                          # (N·H_out·W_out, K·K·C_in)
         dx_pad = col2im(dcols, K, S, H_out, W_out, H + 2 * P, W + 2 * P)
         return dx_pad[:, P:P + H, P:P + W, :].transpose(0, 3, 1, 2)  # NCHW view

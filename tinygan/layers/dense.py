@@ -15,6 +15,7 @@ class Dense(Layer):
     ----
     Forward:  out = x W + b
     Backward: dx = dout Wᵀ,   dW = xᵀ dout,   db = Σ_n dout[n]
+              (dx skipped when need_dx=False; dW, db skipped inside ``frozen``)
 
     Shapes
     ------
@@ -81,10 +82,11 @@ class Dense(Layer):
             out += self.params["b"]
         return out
 
-    def backward(self, dout):
+    def backward(self, dout, need_dx=True):
         x = self._pop_cache()
         self._check_dout(dout, (x.shape[0], self.out_features), x.dtype)
-        self.grads["W"] += x.T @ dout
-        if "b" in self.grads:
-            self.grads["b"] += dout.sum(axis=0)
-        return dout @ self.params["W"].T
+        if not self.frozen:
+            self.grads["W"] += x.T @ dout
+            if "b" in self.grads:
+                self.grads["b"] += dout.sum(axis=0)
+        return dout @ self.params["W"].T if need_dx else None

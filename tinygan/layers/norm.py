@@ -114,10 +114,10 @@ class BatchNorm(Layer):
                     f"compute batch statistics, got input of shape {tuple(x.shape)}; use "
                     "a larger batch or layer.eval()")
             mu = X.mean(axis=0)
-            xc = X - mu
-            var = (xc * xc).mean(axis=0)                            # biased, for normalising
+            x_hat = X - mu                                         # centred, (M, D)
+            var = (x_hat * x_hat).mean(axis=0)                     # biased, for normalising
             r = 1 / xp.sqrt(var + self.eps)
-            x_hat = xc * r
+            x_hat *= r                                             # in place: one big array
             m = self.momentum
             self.running_mean = (1 - m) * self.running_mean + m * mu
             self.running_var = (1 - m) * self.running_var + (m * M / (M - 1)) * var
@@ -129,18 +129,22 @@ class BatchNorm(Layer):
         self.cache = (x_hat, scale, tuple(x.shape), self.training)
         return self._from_rows(out, x.shape)
 
-    def backward(self, dout):
+    def backward(self, dout, need_dx=True):
         x_hat, scale, shape, training = self._pop_cache()
         self._check_dout(dout, shape, x_hat.dtype)
         D = self._as_rows(dout)                                    # (M, D)
         M = D.shape[0]
         dbeta = D.sum(axis=0)
         dgamma = (D * x_hat).sum(axis=0)
-        self.grads["beta"] += dbeta
-        self.grads["gamma"] += dgamma
+        if not self.frozen:
+            self.grads["beta"] += dbeta
+            self.grads["gamma"] += dgamma
         if training:
-            # dx = γr (dout − mean(dout) − x̂ · mean(dout · x̂))
-            dx = (D - dbeta / M - x_hat * (dgamma / M)) * scale
+            # dx = γr (dout − mean(dout) − x̂ · mean(dout · x̂)), built in place
+            dx = x_hat * (-dgamma / M)
+            dx += D
+            dx -= dbeta / M
+            dx *= scale
         else:
             dx = D * scale
         return self._from_rows(dx, shape)

@@ -26,6 +26,8 @@ class Reshape(Layer):
     Cache
     -----
     The input's shape and dtype.
+
+    Derivation: derivations/03_transposed_convolution.md#reshape-and-flatten
     """
 
     def __init__(self, shape):
@@ -51,7 +53,7 @@ class Reshape(Layer):
         self.cache = (tuple(x.shape), x.dtype)
         return x.reshape((x.shape[0],) + self.shape)
 
-    def backward(self, dout):
+    def backward(self, dout, need_dx=True):
         shape, dtype = self._pop_cache()
         self._check_dout(dout, (shape[0],) + self.shape, dtype)
         return dout.reshape(shape)
@@ -71,6 +73,8 @@ class Flatten(Layer):
     Cache
     -----
     The input's shape and dtype.
+
+    Derivation: derivations/03_transposed_convolution.md#reshape-and-flatten
     """
 
     def __repr__(self):
@@ -84,7 +88,7 @@ class Flatten(Layer):
         self.cache = (tuple(x.shape), x.dtype)
         return x.reshape(x.shape[0], -1)
 
-    def backward(self, dout):
+    def backward(self, dout, need_dx=True):
         shape, dtype = self._pop_cache()
         self._check_dout(dout, (shape[0], math.prod(shape[1:])), dtype)
         return dout.reshape(shape)

@@ -72,9 +72,10 @@ class Sequential(Layer):
             x = layer.forward(x)
         return x
 
-    def backward(self, dout):
-        for layer in reversed(self.layers):
-            dout = layer.backward(dout)
+    def backward(self, dout, need_dx=True):
+        # every layer but the first must pass a gradient on; the first only if asked
+        for i in range(len(self.layers) - 1, -1, -1):
+            dout = self.layers[i].backward(dout, need_dx=need_dx or i > 0)
         return dout
 
     def zero_grad(self):

@@ -1,0 +1,156 @@
+"""Figures for image GANs: sample grids, loss curves, class histograms.
+
+Every function returns a matplotlib ``Figure`` (the CLI saves it, a notebook shows
+it); matplotlib is imported lazily and ``plt.show()`` is never called here. Arrays
+may live on either backend: they are copied to the host explicitly.
+"""
+
+from __future__ import annotations
+
+import math
+
+from . import backend
+
+__all__ = ["image_grid", "plot_image_grid", "plot_samples_by_class", "plot_losses",
+           "plot_class_histograms", "save_figure"]
+
+np = backend.numpy
+
+
+def image_grid(images, nrow=None, pad=1, value_range=(-1.0, 1.0)):
+    """Tile images (N, 1, H, W) or (N, H, W) into one host array with values in [0, 1].
+
+    ``value_range`` is mapped to [0, 1] (−1..1 for a tanh generator) and clipped;
+    the padding between tiles is 1 (white in the grey colour map reversed below).
+    """
+    x = backend.to_numpy(images).astype(np.float64)
+    if x.ndim == 4:
+        if x.shape[1] != 1:
+            raise ValueError(f"image_grid draws one-channel images, got shape {x.shape}")
+        x = x[:, 0]
+    if x.ndim != 3:
+        raise ValueError(f"image_grid expects (N, 1, H, W) or (N, H, W), got {x.shape}")
+    lo, hi = value_range
+    x = np.clip((x - lo) / (hi - lo), 0.0, 1.0)
+    n, h, w = x.shape
+    ncol = nrow or int(math.ceil(math.sqrt(n)))
+    rows = int(math.ceil(n / ncol))
+    grid = np.zeros((rows * (h + pad) + pad, ncol * (w + pad) + pad))
+    for i in range(n):
+        r, c = divmod(i, ncol)
+        top, left = pad + r * (h + pad), pad + c * (w + pad)
+        grid[top:top + h, left:left + w] = x[i]
+    return grid
+
+
+def plot_image_grid(images, nrow=None, title=None, value_range=(-1.0, 1.0), size=4.0):
+    """A grid of grey images (ink dark on white, like the digits were written)."""
+    import matplotlib.pyplot as plt
+
+    grid = image_grid(images, nrow=nrow, value_range=value_range)
+    fig, ax = plt.subplots(figsize=(size, size * grid.shape[0] / grid.shape[1]))
+    ax.imshow(grid, cmap="gray_r", vmin=0, vmax=1, interpolation="nearest")
+    ax.set_axis_off()
+    if title:
+        ax.set_title(title, fontsize=10)
+    fig.tight_layout()
+    return fig
+
+
+def plot_samples_by_class(images, labels, per_class=10, num_classes=10,
+                          title="Samples grouped by the class the classifier predicts"):
+    """One row per class: the first ``per_class`` images whose predicted label is that class.
+
+    An empty row is a class the generator never produced (a dropped mode).
+    """
+    import matplotlib.pyplot as plt
+
+    x = backend.to_numpy(images)
+    y = backend.to_numpy(labels)
+    h, w = x.shape[-2:]
+    rows = np.ones((num_classes * per_class, 1, h, w)) * -1.0  # blank tiles (background)
+    for c in range(num_classes):
+        pick = np.flatnonzero(y == c)[:per_class]
+        rows[c * per_class:c * per_class + len(pick)] = x[pick].reshape(len(pick), 1, h, w)
+    grid = image_grid(rows, nrow=per_class)
+    fig, ax = plt.subplots(figsize=(4.4, 4.4 * grid.shape[0] / grid.shape[1]))
+    ax.imshow(grid, cmap="gray_r", vmin=0, vmax=1, interpolation="nearest")
+    ax.set_xticks([])
+    ax.set_yticks([(c + 0.5) * (h + 1) + 0.5 for c in range(num_classes)])
+    ax.set_yticklabels([str(c) for c in range(num_classes)])
+    ax.tick_params(length=0)
+    for spine in ax.spines.values():
+        spine.set_visible(False)
+    ax.set_title(title, fontsize=10)
+    fig.tight_layout()
+    return fig
+
+
+def plot_losses(history, title="DCGAN training", smooth=25):
+    """Loss curves (D and G, raw and a moving average) and the mean D outputs.
+
+    ``history`` is a :class:`tinygan.train.History` or a dict of arrays with keys
+    ``loss_D``, ``loss_G``, ``D_real``, ``D_fake``.
+    """
+    import matplotlib.pyplot as plt
+
+    h = history.as_arrays() if hasattr(history, "as_arrays") else {
+        k: np.asarray(v, dtype=np.float64) for k, v in history.items()}
+
+    def ma(v):
+        k = max(1, min(smooth, len(v)))
+        return np.convolve(v, np.ones(k) / k, mode="valid"), k
+
+    fig, (ax0, ax1) = plt.subplots(1, 2, figsize=(10, 3.5))
+    for key, colour in (("loss_D", "C0"), ("loss_G", "C1")):
+        v = h[key]
+        ax0.plot(v, color=colour, alpha=0.25, lw=0.8)
+        m, k = ma(v)
+        ax0.plot(np.arange(k - 1, k - 1 + len(m)), m, color=colour, label=key)
+    ax0.axhline(2 * math.log(2), color="grey", ls=":", lw=1, label="2 ln 2")
+    ax0.axhline(math.log(2), color="grey", ls="--", lw=1, label="ln 2")
+    ax0.set_xlabel("generator step")
+    ax0.set_ylabel("loss")
+    ax0.legend(fontsize=8)
+    for key, colour in (("D_real", "C2"), ("D_fake", "C3")):
+        m, k = ma(h[key])
+        ax1.plot(np.arange(k - 1, k - 1 + len(m)), m, color=colour, label=f"mean {key}")
+    ax1.axhline(0.5, color="grey", ls=":", lw=1)
+    ax1.set_ylim(0, 1)
+    ax1.set_xlabel("generator step")
+    ax1.set_ylabel("D's probability")
+    ax1.legend(fontsize=8)
+    fig.suptitle(title, fontsize=10)
+    fig.tight_layout()
+    return fig
+
+
+def plot_class_histograms(histograms, title="Classes the digit classifier sees"):
+    """Side-by-side bars of class counts, one series per name in ``histograms`` (a dict)."""
+    import matplotlib.pyplot as plt
+
+    names = list(histograms)
+    k = len(next(iter(histograms.values())))
+    width = 0.8 / max(1, len(names))
+    fig, ax = plt.subplots(figsize=(7, 3))
+    for i, name in enumerate(names):
+        counts = np.asarray(histograms[name], dtype=np.float64)
+        frac = counts / max(1.0, counts.sum())
+        ax.bar(np.arange(k) + (i - (len(names) - 1) / 2) * width, frac, width, label=name)
+    ax.axhline(1 / k, color="grey", ls=":", lw=1)
+    ax.set_xticks(range(k))
+    ax.set_xlabel("predicted class")
+    ax.set_ylabel("fraction of samples")
+    ax.legend(fontsize=8)
+    ax.set_title(title, fontsize=10)
+    fig.tight_layout()
+    return fig
+
+
+def save_figure(fig, path, dpi=120):
+    """Save and close a figure (closing frees its memory in long CLI runs)."""
+    import matplotlib.pyplot as plt
+
+    fig.savefig(path, dpi=dpi, bbox_inches="tight")
+    plt.close(fig)
+    return path
