@@ -223,7 +223,7 @@ def test_update_generator_trains_G_through_the_critic(xp, seed):
 
     opt = Capture()
     update_generator(G, C, z, opt)
-    assert all(float(abs(g).max()) == 0 for g in C.grads.values())  # C's grads discarded
+    assert all(float(abs(g).max()) == 0 for g in C.grads.values())  # C is frozen: grads untouched
 
     def f():
         out = C.forward(G.forward(z))

@@ -54,10 +54,10 @@ class Pack(Layer):
         self.cache = (x.shape, x.dtype)
         return x.reshape(x.shape[0] // self.m, self.m * x.shape[1])  # (N, m·D)
 
-    def backward(self, dout):
+    def backward(self, dout, need_dx=True):
         shape, dtype = self._pop_cache()
         self._check_dout(dout, (shape[0] // self.m, self.m * shape[1]), dtype)
-        return dout.reshape(shape)  # (N·m, D)
+        return dout.reshape(shape) if need_dx else None  # (N·m, D)
 
 
 def packed(D, m):

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 from . import backend
 from .layers.activations import LeakyReLU
+from .layers.base import frozen
 from .layers.dense import Dense
 from .losses import _check_logits
 from .train import History, _finite
@@ -213,10 +214,10 @@ def update_critic(G, C, x_real, z, opt_C, clip=None, gp_lambda=None, rng=None):
     real = C.forward(x_real)
     # Two forward/backward pairs, each consuming its own cache (papers.md §9).
     xp = backend.get_array_module(real)
-    C.backward(xp.full_like(real, -1.0 / real.size))  # ∂L/∂f(x_i) of critic_loss
+    C.backward(xp.full_like(real, -1.0 / real.size), need_dx=False)  # ∂L/∂f(x_i)
     fake = C.forward(x_fake)
     loss, _, d_fake = critic_loss(real, fake)
-    C.backward(d_fake)
+    C.backward(d_fake, need_dx=False)  # x̃ is a constant in the critic's step
     penalty = 0.0
     if gp_lambda:
         if rng is None:
@@ -231,12 +232,16 @@ def update_critic(G, C, x_real, z, opt_C, clip=None, gp_lambda=None, rng=None):
 
 
 def update_generator(G, C, z, opt_G):
-    """One generator step through the critic: minimise −mean f(G(z)); C's grads are discarded."""
+    """One generator step through the critic: minimise −mean f(G(z)).
+
+    The gradient flows *through* C into G; C is ``frozen`` (its parameters are constants
+    here, so their gradients are not computed).
+    """
     G.zero_grad()
     scores = C.forward(G.forward(z))
     loss, d = generator_loss_wasserstein(scores)
-    G.backward(C.backward(d))
-    C.zero_grad()
+    with frozen(C):
+        G.backward(C.backward(d))
     opt_G.step()
     return {"loss_G": loss}
 
