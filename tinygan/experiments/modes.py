@@ -130,6 +130,8 @@ def build_discriminator(hidden, rng, m=1, dtype="float32"):
 
 @dataclass
 class RunResult:
+    """One trained run: what was trained, its final mode statistics and its snapshots."""
+
     data: str
     method: str
     seed: int
@@ -172,7 +174,7 @@ def run(data="ring", method="gan", seed=0, protocol="reduced", k=1, steps=None,
     optimizers = []
     drop_at = round(steps * proto.lr_drop) if proto.lr_drop else None
 
-    def snapshot(step, _history):
+    def on_step(step, _history):
         if step + 1 == drop_at:  # a short budget's substitute for PacGAN's 400 epochs at 1e-4
             for opt in optimizers:
                 opt.lr /= 10
@@ -193,13 +195,13 @@ def run(data="ring", method="gan", seed=0, protocol="reduced", k=1, steps=None,
         optimizers += [opt_G, opt_D]
         history = fit_wgan(G, D, sample_real, sample_noise, opt_G, opt_D, steps,
                            batch_size=proto.packs, n_critic=5, seed=seed + 40_000,
-                           progress=progress, callback=snapshot, **kw)
+                           progress=progress, callback=on_step, **kw)
     else:
         opt_G = Adam(G, lr=proto.lr, betas=(proto.beta1, 0.999))
         opt_D = Adam(D, lr=proto.lr, betas=(proto.beta1, 0.999))
         optimizers += [opt_G, opt_D]
         history = fit(G, D, sample_real, sample_noise, opt_G, opt_D, steps,
-                      batch_size=proto.packs * m, k=k, progress=progress, callback=snapshot)
+                      batch_size=proto.packs * m, k=k, progress=progress, callback=on_step)
     seconds = time.perf_counter() - t0
     final = snaps[-1][2] if snaps else mode_stats(
         sample_generator(G, NUM_EVAL_SAMPLES, LATENT_DIM, seed=seed + 30_000), mix.means, mix.std)
