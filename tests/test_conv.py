@@ -215,6 +215,23 @@ def test_im2col_col2im_are_adjoint(xp):
 
 
 # -- PyTorch cross-checks -----------------------------------------------------------------------
+def _matches_torch(layer, x, torch_fn, seed):
+    """Forward, dx, dW and db of ``layer`` equal torch's for the same input and upstream grad."""
+    import torch
+
+    out = layer.forward(x)
+    dout = np.random.default_rng(seed + 1).standard_normal(out.shape)
+    dx = layer.backward(dout)
+    tx = torch.tensor(x, requires_grad=True)
+    tW = torch.tensor(layer.params["W"], requires_grad=True)
+    tb = torch.tensor(layer.params["b"], requires_grad=True)
+    tout = torch_fn(tx, tW, tb)
+    tout.backward(torch.tensor(dout))
+    for mine, theirs in [(out, tout), (dx, tx.grad), (layer.grads["W"], tW.grad),
+                         (layer.grads["b"], tb.grad)]:
+        np.testing.assert_allclose(mine, theirs.detach().numpy(), rtol=1e-10, atol=1e-12)
+
+
 @needs_torch
 @pytest.mark.torch
 @given(cfg=convT_configs(max_size=5), seed=seeds)
@@ -222,21 +239,10 @@ def test_conv_transpose2d_matches_torch(cfg, seed):
     import torch
 
     N, C_in, C_out, H, W, K, S, P, O = cfg
-    layer = make_convT(C_in, C_out, K, S, P, O, seed)
-    gen = np.random.default_rng(seed)
-    x = gen.standard_normal((N, C_in, H, W))
-    out = layer.forward(x)
-    dout = gen.standard_normal(out.shape)
-    dx = layer.backward(dout)
-    tx = torch.tensor(x, requires_grad=True)
-    tW = torch.tensor(layer.params["W"], requires_grad=True)
-    tb = torch.tensor(layer.params["b"], requires_grad=True)
-    tout = torch.nn.functional.conv_transpose2d(tx, tW, tb, stride=S, padding=P,
-                                                output_padding=O)
-    tout.backward(torch.tensor(dout))
-    for mine, theirs in [(out, tout), (dx, tx.grad), (layer.grads["W"], tW.grad),
-                         (layer.grads["b"], tb.grad)]:
-        np.testing.assert_allclose(mine, theirs.detach().numpy(), rtol=1e-10, atol=1e-12)
+    x = np.random.default_rng(seed).standard_normal((N, C_in, H, W))
+    _matches_torch(make_convT(C_in, C_out, K, S, P, O, seed), x,
+                   lambda tx, tW, tb: torch.nn.functional.conv_transpose2d(
+                       tx, tW, tb, stride=S, padding=P, output_padding=O), seed)
 
 
 @needs_torch
@@ -246,20 +252,10 @@ def test_conv2d_matches_torch(cfg, seed):
     import torch
 
     N, C_in, C_out, H, W, K, S, P = cfg
-    layer = make_conv(C_in, C_out, K, S, P, seed)
-    gen = np.random.default_rng(seed)
-    x = gen.standard_normal((N, C_in, H, W))
-    out = layer.forward(x)
-    dout = gen.standard_normal(out.shape)
-    dx = layer.backward(dout)
-    tx = torch.tensor(x, requires_grad=True)
-    tW = torch.tensor(layer.params["W"], requires_grad=True)
-    tb = torch.tensor(layer.params["b"], requires_grad=True)
-    tout = torch.nn.functional.conv2d(tx, tW, tb, stride=S, padding=P)
-    tout.backward(torch.tensor(dout))
-    for mine, theirs in [(out, tout), (dx, tx.grad), (layer.grads["W"], tW.grad),
-                         (layer.grads["b"], tb.grad)]:
-        np.testing.assert_allclose(mine, theirs.detach().numpy(), rtol=1e-10, atol=1e-12)
+    x = np.random.default_rng(seed).standard_normal((N, C_in, H, W))
+    _matches_torch(make_conv(C_in, C_out, K, S, P, seed), x,
+                   lambda tx, tW, tb: torch.nn.functional.conv2d(tx, tW, tb, stride=S,
+                                                                 padding=P), seed)
 
 
 # -- sizes, dtypes, contract ----------------------------------------------------------------------
