@@ -163,14 +163,24 @@ def test_conv2d_matches_naive_loops(xp, cfg, seed):
     np.testing.assert_allclose(out, expected, rtol=1e-12, atol=1e-12)
 
 
-@given(cfg=convT_configs(), seed=seeds)
-def test_adjoint_identity(xp, cfg, seed):
-    """⟨ConvT(x), y⟩ = ⟨x, Conv(y)⟩ with the same weights: ConvT multiplies by Aᵀ, Conv by A."""
+def _adjoint_pair(cfg, seed):
+    """A ConvTranspose2d and the Conv2d that shares its weights: the two sides of A and Aᵀ.
+
+    The transpose's weight (C_in, C_out, K, K) is exactly Conv2d(C_out→C_in)'s layout.
+    """
     N, C_in, C_out, H, W, K, S, P, O = cfg
     convT = make_convT(C_in, C_out, K, S, P, O, seed, bias=False)
     conv = tg.Conv2d(C_out, C_in, K, stride=S, padding=P, bias=False, init="zeros",
                      dtype="float64")
-    conv.params["W"][...] = convT.params["W"]  # (C_in, C_out, K, K) is Conv2d(C_out→C_in)'s layout
+    conv.params["W"][...] = convT.params["W"]
+    return convT, conv
+
+
+@given(cfg=convT_configs(), seed=seeds)
+def test_adjoint_identity(xp, cfg, seed):
+    """⟨ConvT(x), y⟩ = ⟨x, Conv(y)⟩ with the same weights: ConvT multiplies by Aᵀ, Conv by A."""
+    N, C_in, C_out, H, W, K, S, P, O = cfg
+    convT, conv = _adjoint_pair(cfg, seed)
     gen = np.random.default_rng(seed)
     x = xp.asarray(gen.standard_normal((N, C_in, H, W)))
     Tx = convT.forward(x)
@@ -185,10 +195,7 @@ def test_adjoint_identity(xp, cfg, seed):
 def test_each_backward_is_the_other_forward(xp, cfg, seed):
     """ConvT.backward(dy) = Conv.forward(dy) and Conv.backward(dx) = ConvT.forward(dx)."""
     N, C_in, C_out, H, W, K, S, P, O = cfg
-    convT = make_convT(C_in, C_out, K, S, P, O, seed, bias=False)
-    conv = tg.Conv2d(C_out, C_in, K, stride=S, padding=P, bias=False, init="zeros",
-                     dtype="float64")
-    conv.params["W"][...] = convT.params["W"]
+    convT, conv = _adjoint_pair(cfg, seed)
     gen = np.random.default_rng(seed)
     x = xp.asarray(gen.standard_normal((N, C_in, H, W)))
     y = convT.forward(x)
