@@ -40,12 +40,12 @@ import numpy as np
 from tinygan import backend
 from tinygan.data.mixtures import grid, ring
 from tinygan.experiments import modes as exp
+from tinygan.gans.pacgan import Pack
+from tinygan.gans.wgan import critic_input_gradient, gradient_penalty
 from tinygan.gradcheck import numerical_grad, rel_error
 from tinygan.layers import Dense, LeakyReLU
 from tinygan.models import Sequential
 from tinygan.modes import mode_stats, plot_samples, plot_snapshots
-from tinygan.pacgan import Pack
-from tinygan.wgan import critic_input_gradient, gradient_penalty
 
 QUICK = os.environ.get("TINYGAN_QUICK", "0") == "1"
 STEPS = 300 if QUICK else 3000  # G steps on the ring (the reduced protocol uses 3000)

@@ -9,9 +9,9 @@ from hypothesis import strategies as st
 
 from tinygan import backend
 from tinygan.data.mixtures import grid, mixture, ring
+from tinygan.gans.pacgan import Pack, packed
 from tinygan.gradcheck import check_layer
 from tinygan.modes import mode_stats
-from tinygan.pacgan import Pack, packed
 
 
 def test_ring_and_grid_match_the_pacgan_protocol():

@@ -1,7 +1,7 @@
 """WGAN and WGAN-GP: gradient checks of the Wasserstein losses and of the gradient penalty.
 
 The gradient penalty P = λ·mean(‖∇ₓf(x̂)‖ − 1)² depends on a gradient, so ∂P/∂W is a
-second derivative, written by hand in tinygan.wgan.gradient_penalty. It is checked here
+second derivative, written by hand in tinygan.gans.wgan.gradient_penalty. It is checked here
 against central differences of P itself (float64), and against PyTorch's
 ``autograd.grad(create_graph=True)`` where torch is installed.
 Derivation: derivations/05_wgan_gp_double_backward.md
@@ -13,10 +13,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from tinygan import backend
-from tinygan.gradcheck import check_function, numerical_grad, rel_error
-from tinygan.layers import Dense, LeakyReLU, ReLU, Sigmoid
-from tinygan.models import Sequential
-from tinygan.wgan import (
+from tinygan.gans.wgan import (
     clip_weights,
     critic_input_gradient,
     critic_loss,
@@ -26,6 +23,9 @@ from tinygan.wgan import (
     update_critic,
     update_generator,
 )
+from tinygan.gradcheck import check_function, numerical_grad, rel_error
+from tinygan.layers import Dense, LeakyReLU, ReLU, Sigmoid
+from tinygan.models import Sequential
 
 from .conftest import needs_torch
 

@@ -4,7 +4,9 @@ NumPy by default; ``tinygan.backend.use("cupy")`` (or ``TINYGAN_BACKEND=cupy``) 
 the same code on a GPU.
 """
 
-from . import backend, gradcheck, losses, optim
+from . import backend, gans, gradcheck, losses, optim
+from .gans.pacgan import Pack, packed
+from .gans.wgan import critic_loss, fit_wgan, gradient_penalty
 from .layers import Dense, Layer, LayerInputError, LeakyReLU, ReLU, Sigmoid, Tanh, frozen, sigmoid
 from .layers.conv import Conv2d, ConvTranspose2d
 from .layers.norm import BatchNorm
@@ -16,10 +18,11 @@ from .train import History, TrainingDiverged, fit, update_d, update_g
 __version__ = "0.1.0"
 
 __all__ = [
-    "backend", "gradcheck", "losses", "optim",
+    "backend", "gans", "gradcheck", "losses", "optim",
     "Layer", "LayerInputError", "frozen",
     "Dense", "Sigmoid", "Tanh", "ReLU", "LeakyReLU", "sigmoid",
     "Conv2d", "ConvTranspose2d", "BatchNorm", "Reshape", "Flatten",
     "Sequential", "SGD", "Adam", "RMSProp",
     "History", "TrainingDiverged", "fit", "update_d", "update_g",
+    "Pack", "packed", "critic_loss", "gradient_penalty", "fit_wgan",
 ]

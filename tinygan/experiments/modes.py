@@ -43,13 +43,13 @@ from dataclasses import dataclass
 
 from .. import backend
 from ..data.mixtures import mixture
+from ..gans.pacgan import Pack
+from ..gans.wgan import fit_wgan
 from ..layers import BatchNorm, Dense, LeakyReLU, ReLU
 from ..models import Sequential
 from ..modes import NUM_EVAL_SAMPLES, mode_stats, plot_snapshots, sample_generator
 from ..optim import Adam, RMSProp
-from ..pacgan import Pack
 from ..train import fit
-from ..wgan import fit_wgan
 
 HELP = "mode collapse on the ring of 8 and grid of 25: GAN, PacGAN, WGAN, WGAN-GP, k sweep"
 

@@ -15,7 +15,7 @@ Derivation: derivations/05_wgan_gp_double_backward.md#packing
 
 from __future__ import annotations
 
-from .layers.base import Layer
+from ..layers.base import Layer
 
 __all__ = ["Pack", "packed"]
 
@@ -62,7 +62,7 @@ class Pack(Layer):
 
 def packed(D, m):
     """Prepend a :class:`Pack` to the Sequential ``D`` (whose first layer takes m·D inputs)."""
-    from .models import Sequential
+    from ..models import Sequential
 
     layers = D.layers if isinstance(D, Sequential) else [D]
     return Sequential(Pack(m), *layers)

@@ -18,12 +18,12 @@ Derivation: derivations/05_wgan_gp_double_backward.md
 
 from __future__ import annotations
 
-from . import backend
-from .layers.activations import LeakyReLU
-from .layers.base import frozen
-from .layers.dense import Dense
-from .losses import _check_logits
-from .train import History, _finite
+from .. import backend
+from ..layers.activations import LeakyReLU
+from ..layers.base import frozen
+from ..layers.dense import Dense
+from ..losses import _check_logits
+from ..train import History, _finite
 
 __all__ = [
     "critic_loss", "generator_loss_wasserstein", "clip_weights", "interpolate",

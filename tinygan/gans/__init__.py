@@ -1,0 +1,17 @@
+"""The GAN family: one module per variant, each holding that variant's losses and update steps.
+
+``tinygan.train`` holds the original GAN (Algorithm 1 of Goodfellow et al. 2014); every
+other variant lives here, one file each, so that a reader who wants "what is a WGAN"
+opens one module:
+
+* :mod:`tinygan.gans.wgan`: WGAN (weight clipping) and WGAN-GP (gradient penalty, with its
+  hand-written double backward);
+* :mod:`tinygan.gans.pacgan`: PacGAN's packed discriminator.
+
+Layers a variant needs live in :mod:`tinygan.layers`, architectures in
+:mod:`tinygan.models`, and each variant's command in :mod:`tinygan.experiments`.
+"""
+
+from . import pacgan, wgan
+
+__all__ = ["pacgan", "wgan"]
