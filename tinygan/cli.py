@@ -27,6 +27,8 @@ EXPERIMENTS = {
     "dcgan": "tinygan.experiments.dcgan",           # notebook 03
     "saturation": "tinygan.experiments.saturation", # notebook 04
     "modes": "tinygan.experiments.modes",           # notebook 05
+    "cgan": "tinygan.experiments.cgan",             # notebook 06
+    "cyclegan": "tinygan.experiments.cyclegan",     # notebook 07
 }
 
 # what `tinygan demo` runs, in order, each in its quick-enough default mode

@@ -10,7 +10,7 @@ from . import backend
 from .image_plots import image_grid
 
 __all__ = ["plot_class_rows", "plot_interpolation", "plot_translation_grid",
-           "plot_point_translation", "plot_cycle_losses", "plot_dstar_1d"]
+           "plot_point_translation", "animate_points", "plot_cycle_losses", "plot_dstar_1d"]
 
 np = backend.numpy
 
@@ -93,6 +93,37 @@ def plot_point_translation(x, gx, fgx, y=None, num_arrows=60, title=None, means_
         ax.set_title(title, fontsize=10)
     fig.tight_layout()
     return fig
+
+
+def animate_points(snapshots, means_y, x, size=3.6):
+    """(fig, draw_frame, num_frames) for a GIF of G(x) over training (fixed x).
+
+    ``snapshots`` maps step → G(x) (n, 2); Y's modes are the red crosses, x the faint dots.
+    """
+    import matplotlib.pyplot as plt
+
+    steps = sorted(snapshots)
+    x = np.asarray(backend.to_numpy(x))
+    pts = [np.asarray(snapshots[s]) for s in steps]
+    allp = np.concatenate([x, np.asarray(means_y)] + pts[-1:])
+    lo, hi = allp.min(axis=0) - 0.5, allp.max(axis=0) + 0.5
+    fig, ax = plt.subplots(figsize=(size, size))
+    ax.scatter(x[:, 0], x[:, 1], s=3, color="tab:blue", alpha=0.25, linewidths=0)
+    ax.scatter(means_y[:, 0], means_y[:, 1], marker="x", color="tab:red", s=30)
+    sc = ax.scatter(pts[0][:, 0], pts[0][:, 1], s=4, color="tab:orange", linewidths=0)
+    ax.set_xlim(lo[0], hi[0])
+    ax.set_ylim(lo[1], hi[1])
+    ax.set_aspect("equal")
+    ax.set_xticks([])
+    ax.set_yticks([])
+    title = ax.set_title("", fontsize=9)
+    fig.tight_layout()
+
+    def draw(i):
+        sc.set_offsets(pts[i])
+        title.set_text(f"G(x) after {steps[i]} steps")
+
+    return fig, draw, len(steps)
 
 
 def plot_cycle_losses(history, title="CycleGAN training", smooth=50):

@@ -75,15 +75,15 @@ class AffineMap:
         return AffineMap(Ai, -Ai @ self.b)
 
 
-def point_domains(angle_deg=60.0, scale=1.5, shift=(1.0, -0.5), std=0.1):
+def point_domains(angle_deg=25.0, scale=1.3, shift=(0.0, 0.0), std=0.1):
     """(X, Y, T): five unequal Gaussians in X, their image under T in Y.
 
     X's modes sit on an irregular pentagon of radius about 2 with weights 0.32, 0.24,
     0.19, 0.15, 0.10 and std 0.1; T rotates by ``angle_deg``, scales by ``scale`` and
     shifts, so Y's modes are T(X's means) with std scale·0.1.
     """
-    angles = np.radians([90.0, 160.0, 215.0, 290.0, 20.0])
-    radii = np.array([2.0, 1.6, 2.2, 1.8, 1.4])
+    angles = np.radians([90.0, 162.0, 234.0, 306.0, 18.0])
+    radii = np.array([2.2, 1.9, 2.3, 2.0, 1.8])
     means = np.stack([radii * np.cos(angles), radii * np.sin(angles)], axis=1)
     weights = np.array([0.32, 0.24, 0.19, 0.15, 0.10])
     t = math.radians(angle_deg)
