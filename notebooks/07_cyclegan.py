@@ -102,7 +102,8 @@ for layer, shape in [(tg.ReflectionPad2d(1), (2, 3, 8, 8)),
 # %%
 dstar = [odf.lsgan_dstar(DSTAR, a=-1.0, b=1.0), odf.lsgan_dstar(DSTAR, a=0.0, b=1.0)]
 for d in dstar:
-    print(f"a = {d['a']:+g}, b = {d['b']:g}:  E_m|D − D*| = {d['mean_abs_error_m']:.4f}")
+    print(f"a = {d['a']:+g}, b = {d['b']:g}:  E_m|D − D*| = {d['mean_abs_error_m']:.4f}, "
+          f"{d['relative_error_m']:.4f} of the range b − a (target ≤ 0.01)")
 fig = exp.dstar_figure(dstar)
 
 # %% [markdown]

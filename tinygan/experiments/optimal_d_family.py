@@ -14,7 +14,8 @@ generator whose density is known exactly (``tinygan/densities.py``) and integrat
   trained with :func:`tinygan.gans.lsgan.update_d` toward targets a (fake) and b (real);
   its optimum is D*(x) = (b·p_data + a·p_g)/(p_data + p_g). Measured with a = −1, b = 1
   (so D* spans [−1, 1] and a ≠ 0 shows) and with CycleGAN's a = 0, b = 1. Target
-  E_m|D − D*| ≤ 0.01.
+  E_m|D − D*|/(b − a) ≤ 0.01: the error as a share of the range of D*, so that the two
+  target pairs are judged alike (for a = 0, b = 1 it is E_m|D − D*| itself).
 
 Each run takes a few seconds; ``tinygan cgan`` and ``tinygan cyclegan`` report them.
 """
@@ -53,10 +54,13 @@ class Config:
     batch_size: int = 256
     lr: float = 1e-2
     lr_final: float = 1e-5
-    hidden: int = 32
+    hidden: int = 64
     seed: int = 0
 
 
+#: The default: E_m|D − D*| measured 0.0019 and 0.0059 (conditional, classes 0 and 1),
+#: 0.0086 (LSGAN, a = −1, b = 1; 0.0043 of the range b − a) and 0.0048 (a = 0, b = 1).
+#: With 32 hidden units class 1 (two bumps) stayed near 0.008-0.011.
 FULL = Config()
 QUICK = Config(num_steps=1500, batch_size=128, lr_final=1e-4)
 
@@ -133,7 +137,8 @@ def lsgan_dstar(config=FULL, a=-1.0, b=1.0, progress=False):
     """Train an MLP D with LSGAN's loss against optimal-d's fixed G; E_m|D − D*_LS|.
 
     p_data and G are ``tinygan optimal-d``'s (a two-bump mixture; G(z) = 1.3 z + 0.25).
-    Returns ``mean_abs_error_m``, ``max_abs_error_core``, ``a``, ``b``, ``target``, D.
+    Returns ``mean_abs_error_m``, ``relative_error_m`` (divided by b − a: the number the
+    target applies to), ``max_abs_error_core``, ``a``, ``b``, ``target``, D.
     """
     rng = backend.rng(config.seed)
     G = affine_generator(G_A, G_B)
@@ -154,6 +159,6 @@ def lsgan_dstar(config=FULL, a=-1.0, b=1.0, progress=False):
     grid = np.linspace(-4, 5, 2001)
     core = P_DATA.pdf(grid) + p_g.pdf(grid) >= 0.05
     dgrid = backend.to_numpy(lsgan.optimal_d(P_DATA.pdf(grid), p_g.pdf(grid), a, b))
-    return {"mean_abs_error_m": float(err),
+    return {"mean_abs_error_m": float(err), "relative_error_m": float(err) / (b - a),
             "max_abs_error_core": float(np.abs(out(grid) - dgrid)[core].max()),
             "a": a, "b": b, "target": TARGET, "config": dict(config.__dict__), "D": D}
