@@ -20,9 +20,12 @@ from .layers import (
     sigmoid,
 )
 from .layers.conv import Conv2d, ConvTranspose2d
-from .layers.norm import BatchNorm
+from .layers.embedding import Embedding
+from .layers.norm import BatchNorm, InstanceNorm2d
+from .layers.padding import ReflectionPad2d
 from .layers.shape import Flatten, Reshape
-from .models import Sequential
+from .layers.upsample import Upsample
+from .models import Residual, Sequential
 from .optim import SGD, Adam, RMSProp
 from .train import History, TrainingDiverged, fake_batch, fit, update_d, update_g
 
@@ -32,7 +35,8 @@ __all__ = [
     "backend", "gans", "gradcheck", "losses", "optim",
     "Layer", "LayerInputError", "frozen", "no_grad",
     "Dense", "Sigmoid", "Tanh", "ReLU", "LeakyReLU", "sigmoid",
-    "Conv2d", "ConvTranspose2d", "BatchNorm", "Reshape", "Flatten",
+    "Conv2d", "ConvTranspose2d", "BatchNorm", "Reshape", "Flatten", "Upsample",
+    "Embedding", "InstanceNorm2d", "ReflectionPad2d", "Residual",
     "Sequential", "SGD", "Adam", "RMSProp",
     "History", "TrainingDiverged", "fit", "update_d", "update_g", "fake_batch",
     "Pack", "packed", "critic_loss", "gradient_penalty", "fit_wgan",

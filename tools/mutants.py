@@ -17,31 +17,24 @@ OPTIM = ["tests/test_optim.py"]
 WGAN = ["tests/test_wgan.py"]
 PACK = ["tests/test_mixtures_modes.py", "tests/test_train.py"]
 
-_FIT_D = ("        d_stats = [update_d(G, D, sample_real(batch_size), sample_noise(batch_size), "
-          "opt_D)\n                   for _ in range(k)]\n")
-_FIT_G = "        g_stats = update_g(G, D, sample_noise(batch_size), opt_G, generator_loss)\n"
+_FIT_DRAW = "                x, z = sample_real(batch_size), sample_noise(batch_size)\n"
+_FIT_G = "            g_stats = update_g(G, D, sample_noise(batch_size), opt_G, generator_loss)\n"
 
 MUTANTS = [
     # -- train.py: Algorithm 1's randomness and wiring ----------------------------------------
     dict(id="T1", file="tinygan/train.py", tests=TRAIN,
          why="one noise batch reused for all k D steps",
-         old=_FIT_D,
-         new=("        z_d = sample_noise(batch_size)\n"
-              "        d_stats = [update_d(G, D, sample_real(batch_size), z_d, opt_D)\n"
-              "                   for _ in range(k)]\n")),
+         old=_FIT_DRAW,
+         new=("                x, z = sample_real(batch_size), "
+              "(z if _ else sample_noise(batch_size))\n")),
     dict(id="T2", file="tinygan/train.py", tests=TRAIN,
          why="G's step reuses the last D step's noise instead of fresh noise",
-         edits=[(_FIT_D,
-                 "        zs = [sample_noise(batch_size) for _ in range(k)]\n"
-                 "        d_stats = [update_d(G, D, sample_real(batch_size), z_, opt_D) "
-                 "for z_ in zs]\n"),
-                (_FIT_G, "        g_stats = update_g(G, D, zs[-1], opt_G, generator_loss)\n")]),
+         old=_FIT_G, new="            g_stats = update_g(G, D, z, opt_G, generator_loss)\n"),
     dict(id="T3", file="tinygan/train.py", tests=TRAIN,
          why="one data batch reused for all k D steps",
-         old=_FIT_D,
-         new=("        x_d = sample_real(batch_size)\n"
-              "        d_stats = [update_d(G, D, x_d, sample_noise(batch_size), opt_D)\n"
-              "                   for _ in range(k)]\n")),
+         old=_FIT_DRAW,
+         new=("                x, z = (x if _ else sample_real(batch_size)), "
+              "sample_noise(batch_size)\n")),
     dict(id="T4", file="tinygan/train.py", tests=TRAIN,
          why="update_d forgets D.zero_grad(): gradients pile up over the k steps",
          old="    D.zero_grad()\n    x_fake = fake_batch(G, z)\n",
@@ -248,8 +241,8 @@ MUTANTS = [
          new="return eps * x_real + eps * x_fake, eps"),
     dict(id="W4", file="tinygan/gans/wgan.py", tests=WGAN,
          why="fit_wgan: a fresh generator with the same seed every step (the same ε each step)",
-         old="clip=clip, gp_lambda=gp_lambda, rng=gen)",
-         new="clip=clip, gp_lambda=gp_lambda, rng=backend.rng(seed))"),
+         old="                                           rng=gen))",
+         new="                                           rng=backend.rng(seed)))"),
     dict(id="W5", file="tinygan/gans/wgan.py", tests=WGAN,
          why="penalty gradient summed, not averaged, over the batch",
          old="delta = (2 * lam / N) *", new="delta = (2 * lam) *"),
@@ -272,14 +265,13 @@ MUTANTS = [
              "        if k_.endswith('W'):\n            xp.clip(p, -c, c, out=p)"),
     dict(id="W10", file="tinygan/gans/wgan.py", tests=WGAN,
          why="fit_wgan: G's step reuses the last critic step's noise",
-         edits=[("        stats = [update_critic(G, C, sample_real(batch_size), "
-                 "sample_noise(batch_size), opt_C,\n",
-                 "        zs = [sample_noise(batch_size) for _ in range(n_critic)]\n"
-                 "        stats = [update_critic(G, C, sample_real(batch_size), zs[i_], opt_C,\n"),
-                ("                 for _ in range(n_critic)]\n",
-                 "                 for i_ in range(n_critic)]\n"),
-                ("g = update_generator(G, C, sample_noise(batch_size), opt_G)",
-                 "g = update_generator(G, C, zs[-1], opt_G)")]),
+         old="            g = update_generator(G, C, sample_noise(batch_size), opt_G)",
+         new="            g = update_generator(G, C, z, opt_G)"),
+    dict(id="W11", file="tinygan/gans/wgan.py", tests=WGAN,
+         why="fit_wgan: one noise batch reused for all critic steps",
+         old="                x, z = sample_real(batch_size), sample_noise(batch_size)\n",
+         new=("                x, z = sample_real(batch_size), "
+              "(z if _ else sample_noise(batch_size))\n")),
 
     # -- gans/pacgan.py -----------------------------------------------------------------------
     dict(id="P1", file="tinygan/gans/pacgan.py", tests=PACK,
