@@ -30,6 +30,7 @@ class Bound(tg.Layer):
     def __init__(self, model, y):
         super().__init__()
         self.model, self.y = model, y
+        self.layers = [model]  # so that no_grad/frozen reach the model's layers
 
     def __repr__(self):
         return f"Bound({self.model!r})"

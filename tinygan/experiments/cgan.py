@@ -24,6 +24,7 @@ from ..data.digits import load_digits, train_test_split
 from ..family_plots import plot_class_rows, plot_dstar_1d, plot_interpolation
 from ..gans import cgan
 from ..image_plots import animate_samples, interpolate_latents, plot_class_histograms, plot_losses
+from ..layers.base import no_grad
 from ..models.conditional import conditional_pair
 from ..models.dcgan import dcgan_optimizers
 from ..train import History
@@ -250,8 +251,9 @@ def dstar_figure(dstar):
     D, G = dstar["D"], dstar["G"]
     for k, p in enumerate(odf.CONDITIONAL_P_DATA):
         q = G.density(k)
-        out = D.forward(backend.asarray(xs.reshape(-1, 1)), backend.asarray(np.full(801, k)))
-        D.clear_cache()
+        with no_grad(D):
+            out = D.forward(backend.asarray(xs.reshape(-1, 1)),
+                            backend.asarray(np.full(801, k)))
         d = 1 / (1 + np.exp(-backend.to_numpy(out).reshape(-1)))
         curves.append((f"class {k}: E_m|D − D*| = {dstar['mean_abs_error_m'][k]:.4f}", xs, d,
                        dn.optimal_discriminator(p, q, xs), p.pdf(xs), q.pdf(xs)))

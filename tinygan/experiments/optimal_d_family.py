@@ -28,6 +28,7 @@ from .. import backend
 from .. import densities as dn
 from ..gans import cgan, lsgan
 from ..layers import Dense, LeakyReLU, sigmoid
+from ..layers.base import no_grad
 from ..models import Sequential
 from ..models.conditional import OneHotConditioned
 from ..optim import Adam
@@ -120,8 +121,8 @@ def conditional_dstar(config=FULL, progress=False):
 
         def logits(x, k=k):
             xs = backend.asarray(np.asarray(x, dtype="float64").reshape(-1, 1))
-            out = D.forward(xs, backend.asarray(np.full(xs.shape[0], k)))
-            D.clear_cache()
+            with no_grad(D):
+                out = D.forward(xs, backend.asarray(np.full(xs.shape[0], k)))
             return backend.to_numpy(out).reshape(-1)
 
         errors.append(dn.mixture_error(p, q, logits))

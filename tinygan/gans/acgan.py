@@ -26,7 +26,7 @@ Derivation: derivations/06_conditional_gan.md#ac-gan
 from __future__ import annotations
 
 from .. import backend
-from ..layers.base import frozen
+from ..layers.base import frozen, no_grad
 from ..losses import bce_with_logits, softmax_cross_entropy
 
 __all__ = ["update_d", "update_g", "split_heads", "class_loss"]
@@ -65,8 +65,8 @@ def update_d(G, D, x_real, y_real, z, y_fake, opt_D):
     ``loss_S``, ``loss_C``, ``D_real``, ``D_fake``.
     """
     D.zero_grad()
-    x_fake = G.forward(z, y_fake)
-    G.clear_cache()
+    with no_grad(G, update_stats=False):  # a constant here, as in cgan.update_d
+        x_fake = G.forward(z, y_fake)
     loss_r, d_r, s_r, c_r, D_real = class_loss(D.forward(x_real), y_real, real=True)
     D.backward(d_r, need_dx=False)
     loss_f, d_f, s_f, c_f, D_fake = class_loss(D.forward(x_fake), y_fake, real=False)

@@ -26,7 +26,7 @@ from __future__ import annotations
 import math
 
 from .. import backend
-from ..layers.base import frozen
+from ..layers.base import frozen, no_grad
 from ..losses import bce_with_logits, generator_loss_nonsaturating
 from ..train import History, TrainingDiverged
 
@@ -36,7 +36,9 @@ __all__ = ["update_d", "update_g", "optimal_d", "fit", "sample"]
 def update_d(G, D, x_real, y_real, z, y_fake, opt_D):
     """One step of D(x, y) on a real labelled batch and a fake one G(z, y_fake).
 
-    1. D.zero_grad(); x_fake = G(z, y_fake), a constant here (G's cache is dropped).
+    1. D.zero_grad(); x_fake = G(z, y_fake), a constant here: made inside
+       ``no_grad(G, update_stats=False)`` (no cache; G's BatchNorm running statistics
+       move once per iteration, in G's own step, as in :func:`tinygan.train.update_d`).
     2. Real pairs (x_real, y_real): forward, BCE with label 1, backward.
     3. Fake pairs (x_fake, y_fake): forward, BCE with label 0, backward (grads add up).
     4. opt_D.step().
@@ -44,8 +46,8 @@ def update_d(G, D, x_real, y_real, z, y_fake, opt_D):
     Returns a dict of 0-d arrays: ``loss_D``, ``D_real``, ``D_fake`` (mean probabilities).
     """
     D.zero_grad()
-    x_fake = G.forward(z, y_fake)
-    G.clear_cache()  # G gets no gradient from D's step
+    with no_grad(G, update_stats=False):  # G gets no gradient from D's step
+        x_fake = G.forward(z, y_fake)
     xp = backend.get_array_module(x_fake)
 
     real = D.forward(x_real, y_real)
@@ -100,8 +102,8 @@ def sample(G, z, y):
     """G(z, y) in eval mode (BatchNorm's running statistics); G's mode is restored."""
     was_training = G.training
     G.eval()
-    out = G.forward(z, y)
-    G.clear_cache()
+    with no_grad(G):
+        out = G.forward(z, y)
     if was_training:
         G.train()
     return out

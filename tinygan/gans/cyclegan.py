@@ -46,7 +46,7 @@ from __future__ import annotations
 import math
 
 from .. import backend
-from ..layers.base import frozen
+from ..layers.base import frozen, no_grad
 from ..losses import l1_loss
 from ..train import TrainingDiverged
 from . import lsgan
@@ -128,12 +128,14 @@ def _chain(G, F, D_Y, x, y, lambda_cyc, lambda_id):
     with frozen(D_Y):
         d_fake_y = D_Y.backward(d_score)
     # 2. the cycle term through F: F's parameters get their gradient here, G's input too
-    rec_x = F.forward(fake_y)
-    loss_cyc, d_rec = l1_loss(rec_x, x)
     if lambda_cyc:
+        rec_x = F.forward(fake_y)
+        loss_cyc, d_rec = l1_loss(rec_x, x)
         d_fake_y = d_fake_y + F.backward(d_rec * lambda_cyc)
     else:  # the ablation: the cycle is measured, not trained
-        F.clear_cache()
+        with no_grad(F):
+            rec_x = F.forward(fake_y)
+        loss_cyc = l1_loss(rec_x, x)[0]
     # 3. the identity term, G(y) ≈ y, then G's backward over the whole concatenated batch
     if use_id:
         loss_id, d_idt = l1_loss(out[n:], y)
@@ -273,8 +275,6 @@ def fit(G, F, D_X, D_Y, sample_x, sample_y, opts, pools, num_steps, lr,
 def translate(G, x, batch_size=512):
     """G(x) in batches, without a backward (inference); returns an array like x's."""
     xp = backend.get_array_module(x)
-    outs = []
-    for i in range(0, x.shape[0], batch_size):
-        outs.append(G.forward(x[i:i + batch_size]))
-        G.clear_cache()
+    with no_grad(G):
+        outs = [G.forward(x[i:i + batch_size]) for i in range(0, x.shape[0], batch_size)]
     return xp.concatenate(outs, axis=0)

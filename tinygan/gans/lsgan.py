@@ -26,6 +26,7 @@ Derivation: derivations/07_cyclegan.md#the-least-squares-gan-loss
 from __future__ import annotations
 
 from .. import backend
+from ..layers.base import no_grad
 from ..losses import least_squares_loss
 
 __all__ = ["discriminator_loss", "generator_loss", "optimal_d", "update_d"]
@@ -89,8 +90,8 @@ def update_d(G, D, x_real, z, opt_D, a=0.0, b=1.0):
     Returns ``loss_D`` (a 0-d array).
     """
     D.zero_grad()
-    x_fake = G.forward(z)
-    G.clear_cache()
+    with no_grad(G, update_stats=False):  # G is fixed: no cache, no statistics moved
+        x_fake = G.forward(z)
     xp = backend.get_array_module(x_fake)
     real = D.forward(x_real)
     loss_r, d_r = least_squares_loss(real, xp.full_like(real, b))
