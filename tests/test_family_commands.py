@@ -16,14 +16,14 @@ TINY = {
     "cgan": ["cgan", "--steps", "6", "--batch-size", "8", "--dstar-steps", "20", "--label", "3",
              "--no-progress"],
     "points": ["cyclegan", "--data", "points", "--steps", "6", "--batch-size", "16",
-               "--dstar-steps", "20", "--no-progress", "--no-animation"],
+               "--dstar-steps", "20", "--no-progress"],
     "digits": ["cyclegan", "--data", "digits", "--steps", "4", "--batch-size", "4",
                "--dstar-steps", "20", "--no-progress"],
 }
 FILES = {
     "cgan": ["class_rows.png", "interpolation.png", "losses.png", "classes.png", "dstar_1d.png",
              "label_3.png", "class_rows.gif"],
-    "points": ["translation.png", "losses.png", "dstar_1d.png"],
+    "points": ["translation.png", "losses.png", "dstar_1d.png", "training.gif"],
     "digits": ["translation.png", "cycle.png", "losses.png", "dstar_1d.png", "training.gif"],
 }
 FIT = {"cgan": (cgan_cmd.cgan, "fit"), "digits": (cyclegan_cmd.C, "fit")}

@@ -46,7 +46,7 @@ def test_conditional_dstar_is_learned_class_by_class(conditional):
             odf.CONDITIONAL_P_DATA[k], G.density(k), x), rtol=1e-15)
 
 
-@pytest.mark.parametrize("a,b", [(-1.0, 1.0), (0.0, 1.0)])
+@pytest.mark.parametrize("a,b", [(-1.0, 1.0)])  # (0, 1) is the GAN's D*: optimal-d's test
 def test_lsgan_dstar_is_learned(a, b):
     r = odf.lsgan_dstar(CONFIG, a=a, b=b)
     assert r["relative_error_m"] <= 0.03, r["relative_error_m"]
