@@ -146,10 +146,17 @@ class Optimizer:
             pack.append((i, 0, n))
         chunks += [(kind, pack) for kind, pack in open_packs.items() if pack]
         self._chunks = []
-        scratch = {}  # two CHUNK-sized vectors per (backend, dtype), shared by its chunks
+        # two scratch vectors per (backend, dtype), shared by its chunks: CHUNK elements,
+        # or more for a strided parameter that could not be cut
+        sizes: dict = {}
         for (xp, dtype), pieces in chunks:
+            key = (xp.__name__, dtype)
+            sizes[key] = max(sizes.get(key, CHUNK), sum(b - a for _, a, b in pieces))
+        scratch = {}
+        for (xp, dtype), pieces in chunks:
+            n = sizes[xp.__name__, dtype]
             g_buf, out = scratch.setdefault((xp.__name__, dtype), (
-                xp.empty(CHUNK, dtype=dtype), xp.empty(CHUNK, dtype=dtype)))
+                xp.empty(n, dtype=dtype), xp.empty(n, dtype=dtype)))
             self._chunks.append(_Chunk(xp, dtype, pieces, [p for _, p, _ in pairs],
                                        [g for _, _, g in pairs], g_buf, out))
         # state: one array per parameter for the big ones, one flat vector per pack
@@ -167,8 +174,8 @@ class Optimizer:
                 else:
                     i, a, b = chunk.pieces[0]
                     key, p, _ = pairs[i]
-                    if name not in self.state.get(key, {}):
-                        self._adopt(old, pairs[i], name, chunk.xp.zeros_like(p))
+                    if name not in self.state.get(key, {}):  # C order: flat views below
+                        self._adopt(old, pairs[i], name, chunk.xp.zeros(p.shape, dtype=p.dtype))
                     chunk.state[name] = self.state[key][name].reshape(-1)[a:b]
         self._arrays = [(p, g) for _, p, g in pairs]
 
