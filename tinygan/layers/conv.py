@@ -8,14 +8,16 @@ once below:
 * ``im2col`` (a *gather*): copy every K×K window of a padded image into one row of
   a matrix, so that a convolution becomes one BLAS matrix multiply;
 * ``col2im`` (a *scatter-add*): the adjoint of ``im2col``, adding each row back
-  into the window it came from.
+  into the window it came from; computed by stride phases, each of the S·S interleaved
+  output grids summing only the ⌈K/S⌉² taps that reach it.
 
 Inside both layers images are **channels-last** (N, H, W, C): a window position
 then moves whole contiguous channel vectors, the gather is one strided view plus
 one copy, and the scatter is K·K strided slice-adds. The public API stays NCHW
 like PyTorch; the layout changes only at the layer boundary. Outputs are returned
 as NCHW-shaped *views* of channels-last memory, so the next conv layer's
-conversion back to channels-last costs nothing.
+conversion back to channels-last costs nothing. Temporaries that never leave a layer
+(padded canvases, gathered windows, multiply outputs) are kept by it between calls.
 
 Notation: N batch, C_in/C_out channels, H×W input size, H_out×W_out output size,
 K kernel size, S stride, P padding, O output_padding (square kernels, equal
@@ -278,6 +280,9 @@ class ConvTranspose2d(_ConvBase):
     Implemented as one matrix multiply then a col2im scatter-add:
         cols = X W_mat,   X: (N·H·W, C_in),  W_mat: (C_in, K·K·C_out)
         out  = crop_P(col2im(cols)) + b
+    where col2im sums, per output phase (u mod S, v mod S), the ⌈K/S⌉² taps that reach
+    it, with the crop and the bias folded in (derivations/03_transposed_convolution.md
+    #stride-phases).
     Backward (the forward of Conv2d, see derivations/03_transposed_convolution.md):
         dcols = im2col(pad_P(dout))                       (N·H·W, K·K·C_out)
         dx    = dcols W_matᵀ                              (N·H·W, C_in)
@@ -416,7 +421,7 @@ class Conv2d(_ConvBase):
     Backward (the forward of ConvTranspose2d, see derivations/03_transposed_convolution.md):
         dW    = colsᵀ dout_mat                             dout_mat: (N·H_out·W_out, C_out)
         db    = Σ_{n,i,j} dout[n, :, i, j]
-        dx    = crop_P(col2im(dout_mat W_matᵀ))
+        dx    = crop_P(col2im(dout_mat W_matᵀ))     (by stride phases, crop folded in)
 
     Output size: H_out = ⌊(H + 2P − K)/S⌋ + 1 (input rows past the last full window
     are ignored and get zero gradient).
@@ -442,7 +447,8 @@ class Conv2d(_ConvBase):
 
     Cache
     -----
-    cols (the gathered windows, reused by dW) and the input shape.
+    cols (the gathered windows, reused by dW; a work array the layer keeps, which its
+    next forward rewrites) and the input shape.
 
     Derivation: derivations/03_transposed_convolution.md#convolution
     """
