@@ -50,6 +50,7 @@ import sys
 import time
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+LAST_MODELS = None  # (G, D, optimizers) of the last tinygan step built here
 
 CPU_WORKLOADS = ["toy1", "toy64", "mlp", "dcgan"]
 GPU_WORKLOADS = ["mlp", "dcgan", "mlp512", "dcgan512"]
@@ -112,6 +113,9 @@ def _tinygan_step_fn(kind, batch_size, device, width=64):
     x_real = rng.random((batch_size, *shape), dtype=xp.float32)  # [0, 1) for the toy
     if kind != "toy":
         x_real = 2 * x_real - 1  # [-1, 1) for a tanh generator
+
+    global LAST_MODELS
+    LAST_MODELS = (G, D, {"opt_G": opt_G, "opt_D": opt_D})  # for profile_step.py
 
     # On the GPU the layers' NaN checks each read a flag back from the device; turn them
     # off there, as backend.checks documents for inner loops (PyTorch does no such check).
