@@ -189,6 +189,10 @@ def test_folder_of_another_run_and_resume_conflicts(tmp_path, capsys):
     out = tmp_path / "run"
     assert cli.main(["toy2x2", "--epochs", "3", "--out", str(out), "--no-progress"]) == 0
     capsys.readouterr()
+    from PIL import Image
+
+    with Image.open(out / "training.gif") as gif:  # G's faces and D after epochs 0, 1, 2, 3
+        assert gif.n_frames == 4
     rc = cli.main(["toy2x2", "--epochs", "3", "--out", str(out)])
     _one_line_error(capsys, "toy2x2", rc, f"--out {out} already holds a toy2x2 run (completed)")
     rc = cli.main(["dcgan", "--out", str(out), "--resume"])
@@ -197,7 +201,8 @@ def test_folder_of_another_run_and_resume_conflicts(tmp_path, capsys):
     _one_line_error(capsys, "toy2x2", rc, "was started with other arguments (--epochs 3 there, "
                                           "4 here)")
     assert cli.main(["toy2x2", "--epochs", "4", "--out", str(out), "--overwrite",
-                     "--no-progress"]) == 0
+                     "--no-progress", "--no-animation"]) == 0
+    assert not (out / "training.gif").exists()  # the old run's files are gone
     assert json.loads((out / "run.json").read_text())["args"]["epochs"] == 4
 
 

@@ -181,3 +181,20 @@ def test_modes_resume_after_sigint_to_a_subprocess_is_bit_identical(modes_refere
     assert json.loads((out / "run.json").read_text())["status"] == "interrupted"
     assert cli.main(["modes", "--out", str(out), "--resume", "--no-progress"]) == 0
     _assert_same_modes_run(modes_reference, out)
+
+
+def test_a_command_without_checkpoints_stops_cleanly_and_says_so(tmp_path, capsys):
+    out = tmp_path / "toy"
+    with interrupt_at(2):
+        rc = cli.main(["toy2x2", "--epochs", "5", "--out", str(out), "--no-progress",
+                       "--no-animation"])
+    assert rc == 130
+    assert capsys.readouterr().err == ("interrupted at epoch 2 of 5; tinygan toy2x2 keeps no "
+                                       "checkpoints (it takes seconds): run it again with "
+                                       "--overwrite\n")
+    rec = json.loads((out / "run.json").read_text())
+    assert rec["status"] == "interrupted" and rec["last_step"] == 2
+    assert not (out / "checkpoint.npz").exists()
+    assert cli.main(["toy2x2", "--out", str(out), "--resume", "--no-progress"]) == 0
+    rec = json.loads((out / "run.json").read_text())
+    assert rec["status"] == "completed" and rec["args"]["epochs"] == 5
