@@ -174,7 +174,7 @@ def test_output_piped_into_head_finishes_the_run_quietly(tmp_path):
     """`tinygan toy2x2 | head -0`: the reader is gone before the first line."""
     out = tmp_path / "run"
     proc = subprocess.Popen([sys.executable, "-m", "tinygan", "toy2x2", "--epochs", "20",
-                             "--out", str(out), "--no-progress"], env=ENV,
+                             "--out", str(out), "--no-progress", "--no-animation"], env=ENV,
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE)
     proc.stdout.close()  # what `head` does when it has read enough
     err = proc.stderr.read().decode()

@@ -415,7 +415,7 @@ def add_arguments(parser):
 def main(args, run):
     config = Config(**{**(QUICK if args.quick else FULL).__dict__, "seed": args.seed})
     result = train(config, progress=not args.no_progress, run=run,
-                              frames=0 if args.no_animation else (30 if args.quick else 60))
+                              frames=0 if args.no_animation else (20 if args.quick else 40))
     print(f"Figure 1: p_data = {result.p_data!r}; G(z) = a·z + b, z ~ N(0, 1); "
           f"D = MLP({config.hidden}) on logits; seed {config.seed}")
     cols = ["panel", "G step", "a", "b", "JSD", "C+log4", "V", "E_m|D−D*|", "max|D−½| supp"]

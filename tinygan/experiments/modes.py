@@ -504,7 +504,7 @@ def main(args, run):
         jobs += [("ring", "gan", s, k) for k in (1, 2, 5) for s in seed_range
                  if ("ring", "gan", s, k) not in jobs]
     progress = not args.no_progress
-    frames = 0 if args.no_animation else 20
+    frames = 0 if args.no_animation else (10 if args.quick else 20)
     # The runs done so far, kept in every checkpoint: a resume skips them.
     done = {}
     ckpt = run.checkpoint()

@@ -28,7 +28,7 @@ from .. import backend, runs
 from ..layers import Dense, LeakyReLU
 from ..models import Sequential
 from ..optim import SGD, Adam
-from ..train import update_d, update_g
+from ..train import Watch, update_d, update_g
 
 HELP = "three generator costs from a confident D: minimax stalls, non-saturating moves"
 
@@ -215,8 +215,10 @@ def pretrain_discriminator(G, D, cfg, bar=None, parts=None, saved=None, tick=Non
         runs.restore(mine, saved)
     if parts is not None:
         parts.update(mine)
+    watch = Watch({"G": G, "D": D}, {"D": opt})
     for t in range(mine["steps"], cfg.pretrain_steps):
         stats = update_d(G, D, real(cfg.batch_size), noise(cfg.batch_size), opt)
+        watch.loss(t, "discriminator loss (head start)", stats["loss_D"])
         mine["last"][:] = [float(stats["D_real"]), float(stats["D_fake"])]
         if parts is not None:
             parts["steps"] = t + 1
