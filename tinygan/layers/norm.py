@@ -204,6 +204,7 @@ class InstanceNorm2d(Layer):
                              f"{num_features!r}")
         if not eps > 0:
             raise ValueError(f"InstanceNorm2d needs eps > 0, got {eps}")
+        dtype = check_dtype("InstanceNorm2d", dtype)
         if track_running_stats:
             raise ValueError("InstanceNorm2d(track_running_stats=True) is not implemented: "
                              "each image is normalised with its own statistics, in train and "
