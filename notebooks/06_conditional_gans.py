@@ -41,8 +41,8 @@ from tinygan.family_plots import plot_class_rows, plot_interpolation
 from tinygan.gradcheck import check_layer
 
 QUICK = os.environ.get("TINYGAN_QUICK", "0") == "1"
-STEPS = 150 if QUICK else exp.STEPS            # the command's default: 3,000 steps
-DSTAR = odf.Config(num_steps=300, batch_size=128, lr_final=1e-4) if QUICK else odf.FULL
+STEPS = 80 if QUICK else exp.STEPS             # the command's default: 3,000 steps
+DSTAR = odf.Config(num_steps=200, batch_size=128, lr_final=1e-4, hidden=32) if QUICK else odf.FULL
 
 # %% [markdown]
 # ## 1. The label as a vector: `Embedding`
