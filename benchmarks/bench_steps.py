@@ -33,7 +33,8 @@ more short process per (side, workload), so that it is that workload's alone.
 only (some machines set them; a user's machine has neither), so OpenBLAS picks the kernel
 for this CPU. The header names the CPU, the BLAS library, its kernel and thread count, and
 the machine's load average and ``/proc/pressure/cpu`` before and after the run: a ratio
-means little unless the machine was quiet. This is a script, not a test: timings depend on the machine.
+means little unless the machine was quiet. This is a script, not a test: timings depend
+on the machine.
 """
 
 from __future__ import annotations
