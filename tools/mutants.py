@@ -12,9 +12,11 @@ cli.py, the state API, checkpoints and resume of the commands, divergence checks
 TRAIN = ["tests/test_train.py"]
 LAYERS = ["tests/test_layers.py"]
 CONV = ["tests/test_conv.py"]
+PHASES = ["tests/test_conv_phases.py", "tests/test_conv.py"]
 NORM = ["tests/test_norm.py"]
 LOSSES = ["tests/test_losses.py"]
 OPTIM = ["tests/test_optim.py"]
+CHUNKS = ["tests/test_optim_chunks.py", "tests/test_optim.py"]
 WGAN = ["tests/test_wgan.py"]
 PACK = ["tests/test_mixtures_modes.py", "tests/test_train.py"]
 RUNS = ["tests/test_runs.py"]
@@ -109,9 +111,9 @@ MUTANTS = [
          why="Tanh backward 1 − t",
          old="return dout * (1 - t * t)", new="return dout * (1 - t)"),
     dict(id="A4", file="tinygan/layers/activations.py", tests=LAYERS,
-         why="LeakyReLU negative slope 1 + α",
-         old="slope = positive * x.dtype.type(1 - self.alpha)\n",
-         new="slope = positive * x.dtype.type(1 + self.alpha)\n"),
+         why="LeakyReLU negative slope 1 − α (the complement of α)",
+         old="slope = xp.maximum(positive, x.dtype.type(self.alpha))",
+         new="slope = xp.maximum(positive, x.dtype.type(1 - self.alpha))"),
     dict(id="A5", file="tinygan/layers/activations.py", tests=LAYERS,
          why="sigmoid's negative branch uses σ(|x|) (the numerator e^min(x,0) dropped)",
          old="return xp.exp(xp.minimum(x, 0)) / (1 + xp.exp(-xp.abs(x)))",
@@ -166,6 +168,17 @@ MUTANTS = [
          new="        W_mat = self.params[\"W\"].transpose(3, 2, 1, 0).reshape(K * K * C_in, "
              "C_out)\n        out = cols @ W_mat"),
 
+    dict(id="C8", file="tinygan/layers/conv.py", tests=PHASES,
+         why="stride phases: a tap's windows start one row late (i = m + δ − t + 1)",
+         old="terms.append((p, m_lo, m_hi, m_lo + delta - t))",
+         new="terms.append((p, m_lo, m_hi, m_lo + delta - t + 1))"),
+    dict(id="C9", file="tinygan/layers/conv.py", tests=PHASES,
+         why="stride phases: a phase no tap fully covers starts from 0, losing the bias",
+         old="phase[...] = 0 if bias is None else bias", new="phase[...] = 0"),
+    dict(id="C10", file="tinygan/layers/conv.py", tests=PHASES,
+         why="a kept canvas is created uninitialised: its border is whatever memory held",
+         old="buf = (xp.zeros if zero else xp.empty)(shape, dtype=dtype)",
+         new="buf = xp.empty(shape, dtype=dtype)"),
     # -- layers/norm.py -----------------------------------------------------------------------
     dict(id="N1", file="tinygan/layers/norm.py", tests=NORM,
          why="train-mode backward is the diagonal γr·dout (ignores that μ, σ² depend on x)",
@@ -230,6 +243,20 @@ MUTANTS = [
     dict(id="O5", file="tinygan/optim.py", tests=OPTIM,
          why="Adam's second moment without (1 − β₂)",
          old="        buf *= 1 - self.b2\n", new=""),
+
+    dict(id="O6", file="tinygan/optim.py", tests=CHUNKS,
+         why="flat chunks: a pack's gradients are not copied in (the previous step's reused)",
+         old="            self.xp.concatenate(self.g_parts, out=self.g)\n",
+         new="            pass\n"),
+    dict(id="O7", file="tinygan/optim.py", tests=CHUNKS,
+         why="flat chunks: state arrays in the parameter's memory order (F-order: the chunk "
+             "updates a copy)",
+         old="chunk.xp.zeros(p.shape, dtype=p.dtype)", new="chunk.xp.zeros_like(p)"),
+    dict(id="O8", file="tinygan/optim.py", tests=CHUNKS,
+         why="load_state_dict keeps the old chunk layout: the loaded moments are ignored",
+         old="        self._arrays = []  # the next step lays the chunks out again around the "
+             "loaded state\n",
+         new=""),
 
     # -- gans/wgan.py -------------------------------------------------------------------------
     dict(id="W1", file="tinygan/gans/wgan.py", tests=WGAN,
