@@ -61,7 +61,9 @@ Before training it checks LSGAN's optimal discriminator (b p_data + a p_g)/(p_da
 on a 1-D problem with known densities.
 
 Time: the default points run takes about 1.5 minutes, digits about 4 minutes on one
-core; --quick takes about 20 s (a smoke run: the translations are not learned yet).
+core; --quick takes about 20 s, a smoke run with smaller targets: the points close
+their cycles (the map itself is not learned yet), the digits keep at least 40% of their
+labels.
 
 Writes to --out: translation.png, cycle.png (digits) or translation.png with arrows
 x -> G(x) -> F(G(x)) (points), losses.png, dstar_1d.png, training.gif, checkpoint.npz,
@@ -79,6 +81,8 @@ QUICK_STEPS = {"points": 600, "digits": 80}
 BATCH_SIZE = {"points": 64, "digits": 16}
 LR = 2e-4
 TARGET_LABEL_PRESERVED = 0.9
+QUICK_LABEL_PRESERVED = 0.4  # --quick digits, seed 0: 0.578 (untrained: 0.11)
+QUICK_CYCLE_L1 = 0.01  # --quick points, seed 0: 0.0011 both ways (untrained: 0.17, 0.24)
 NUM_EVAL_POINTS = 2000
 
 
@@ -296,11 +300,24 @@ def dstar_figure(dstar):
 
 
 def passed(result, quick=False):
-    """The run's verdict (the command's exit status): its measured targets."""
+    """The run's verdict (the command's exit status): its measured targets.
+
+    --quick has smaller ones that the untrained networks miss (seed 0 at step 0: cycle_l1
+    0.17 and 0.24 for points; label_preserved 0.11 and paired_l1 0.67 for digits): the
+    points must close their cycles (cycle_l1 ≤ QUICK_CYCLE_L1 both ways; measured 0.0011)
+    and the digits keep more labels than chance and land nearer their true counterpart
+    than x itself (label_preserved ≥ QUICK_LABEL_PRESERVED, measured 0.578; paired_l1
+    below doing nothing, measured 0.31 against 0.50). The ablation has no target.
+    """
     n = result.numbers
     finite = all(math.isfinite(v) for v in n["cycle_l1"].values())
-    if quick or result.config["lambda_cyc"] == 0:  # short runs and the ablation: no target
+    if result.config["lambda_cyc"] == 0:
         return finite
+    if quick:
+        if result.data == "digits":
+            return (finite and n["label_preserved"]["G"] >= QUICK_LABEL_PRESERVED
+                    and n["paired_l1"]["G"] < n["paired_l1_identity"]["G"])
+        return finite and max(n["cycle_l1"].values()) <= QUICK_CYCLE_L1
     dstar_ok = all(d["relative_error_m"] <= odf.TARGET for d in result.dstar)
     if result.data == "digits":
         return finite and dstar_ok and n["label_preserved"]["G"] >= TARGET_LABEL_PRESERVED
