@@ -435,3 +435,31 @@ def test_residual_params_and_errors(xp):
     with pytest.raises(LayerInputError, match=r"turn input of shape \(1, 2, 4, 4\) into "
                                               r"\(1, 2, 2, 2\); out = x \+ F\(x\) needs F"):
         bad.forward(xp.zeros((1, 2, 4, 4), dtype="float32"))
+
+
+@needs_torch
+@pytest.mark.torch
+@pytest.mark.parametrize("N,C,H", [(2, 4, 4), (1, 3, 5)])
+def test_residual_block_matches_torch(N, C, H):
+    """CycleGAN's block, x + (pad, conv, IN, ReLU, pad, conv, IN)(x), against the same
+    modules of torch.nn with our weights: out, dx and both kernels' gradients."""
+    import torch
+
+    block = _cyclegan_block(C, 0)
+    x = spread_images((N, C, H, H + 1), 1)
+    g = np.random.default_rng(2).standard_normal(x.shape)
+    out = block.forward(x)
+    dx = block.backward(g)
+    nn = torch.nn
+    convs = [nn.Conv2d(C, C, 3, bias=False).double() for _ in range(2)]
+    for conv, key in zip(convs, ["1.W", "5.W"], strict=True):
+        conv.weight.data = torch.tensor(block.params[key])
+    inner = nn.Sequential(nn.ReflectionPad2d(1), convs[0], nn.InstanceNorm2d(C), nn.ReLU(),
+                          nn.ReflectionPad2d(1), convs[1], nn.InstanceNorm2d(C))
+    tx = torch.tensor(x, requires_grad=True)
+    tout = tx + inner(tx)
+    tout.backward(torch.tensor(g))
+    pairs = [(out, tout), (dx, tx.grad), (block.grads["1.W"], convs[0].weight.grad),
+             (block.grads["5.W"], convs[1].weight.grad)]
+    for mine, theirs in pairs:
+        np.testing.assert_allclose(mine, theirs.detach().numpy(), rtol=1e-9, atol=1e-10)
