@@ -174,9 +174,10 @@ print(f"\nlabel_preserved for G: with the cycle {digits.numbers['label_preserved
 # %% [markdown]
 # The adversarial loss is about distributions: any map that pushes the thin digits onto
 # the thick ones is optimal, whichever digit each one becomes. In the default run (1,500
-# steps) it is worse than a shuffle: both generators collapse, G drawing the same thick
-# digit for every $x$ and F the same thin one (mode collapse, notebook 05: not an optimum
-# of the GAN terms, but nothing in them gets training out of it). The cycle asks $F$ to
+# steps) it is no better than a shuffle: G collapses, drawing the same thick digit for
+# every $x$, and both generators keep their labels at chance, about 0.1 (mode collapse,
+# notebook 05: not an optimum of the GAN terms, but nothing in them gets training out of
+# it). The cycle asks $F$ to
 # bring back *this* $x$ from $G(x)$, which a collapsed G cannot allow, so $G$ must keep
 # what identifies $x$; among the bijections that remain, "keep the digit, change the
 # stroke" is the cheapest for two small networks.
