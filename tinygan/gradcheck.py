@@ -156,33 +156,47 @@ def _sample_indices(shape, max_checks, gen):
     return [tuple(int(i) for i in backend.numpy.unravel_index(f, shape)) for f in flat]
 
 
-def check_layer(layer, x, seed=0, h=DEFAULT_H, tol=DEFAULT_TOL, max_checks=None, dout=None):
+def check_layer(layer, x, seed=0, h=DEFAULT_H, tol=DEFAULT_TOL, max_checks=None, dout=None,
+                input_names=None):
     """Check ``layer.backward`` against central differences, for x and every parameter.
 
     The layer is deep-copied and cast to float64 (the original is untouched), and
     ``x`` is cast to float64. ``max_checks`` samples that many elements per tensor
     for big shapes. Returns a :class:`GradcheckReport`.
+
+    A layer with several inputs (``AdaIN.forward(x, w)``) is checked by passing a tuple
+    ``x = (x, w)``: its backward returns one gradient per input (``None`` for an input
+    without one, such as noise), named by ``input_names`` (default ``dx``, ``dx1``, …).
+    Inputs that are not arrays (``ConstantInput.forward(N)``) are passed through unchecked.
     """
     layer = copy.deepcopy(layer).astype("float64")
     layer.zero_grad()
-    x = backend.asarray(x, "float64") if not hasattr(x, "astype") else x.astype("float64")
+    multi = isinstance(x, tuple)
+    inputs = [(backend.asarray(v, "float64") if not hasattr(v, "astype") else v.astype("float64"))
+              if hasattr(v, "shape") or isinstance(v, (list, float)) else v
+              for v in (x if multi else (x,))]
+    if input_names is None:
+        input_names = ["dx"] + [f"dx{i}" for i in range(1, len(inputs))]
     gen = backend.numpy.random.default_rng(seed)
-    out = layer.forward(x)
+    out = layer.forward(*inputs)
     xp = backend.get_array_module(out)
     if dout is None:
         dout = xp.asarray(gen.standard_normal(out.shape))
-    dx = layer.backward(dout)
-    analytic = {"dx": dx}
-    analytic.update({"d" + k: g.copy() for k, g in layer.grads.items()})
+    d_inputs = layer.backward(dout)
+    d_inputs = tuple(d_inputs) if isinstance(d_inputs, tuple) else (d_inputs,)
+    analytic = {"d" + k: g.copy() for k, g in layer.grads.items()}
 
     def f():
-        y = layer.forward(x)
-        layer.cache = None
+        y = layer.forward(*inputs)
+        layer.clear_cache()
         return (y * dout).sum()
 
     results = []
-    idx = _sample_indices(x.shape, max_checks, gen)
-    results.append(_compare("dx", dx, numerical_grad(f, x, h, idx), tol, idx))
+    for name, v, dv in zip(input_names, inputs, d_inputs):
+        if dv is None or not hasattr(v, "shape"):
+            continue
+        idx = _sample_indices(v.shape, max_checks, gen)
+        results.append(_compare(name, dv, numerical_grad(f, v, h, idx), tol, idx))
     for k, p in layer.params.items():
         idx = _sample_indices(p.shape, max_checks, gen)
         results.append(_compare("d" + k, analytic["d" + k], numerical_grad(f, p, h, idx),
