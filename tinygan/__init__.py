@@ -11,6 +11,7 @@ from .layers import Dense, Layer, LayerInputError, LeakyReLU, ReLU, Sigmoid, Tan
 from .layers.conv import Conv2d, ConvTranspose2d
 from .layers.norm import BatchNorm
 from .layers.shape import Flatten, Reshape
+from .layers.upsample import Upsample
 from .models import Sequential
 from .optim import SGD, Adam, RMSProp
 from .train import History, TrainingDiverged, fit, update_d, update_g
@@ -21,7 +22,7 @@ __all__ = [
     "backend", "gans", "gradcheck", "losses", "optim",
     "Layer", "LayerInputError", "frozen",
     "Dense", "Sigmoid", "Tanh", "ReLU", "LeakyReLU", "sigmoid",
-    "Conv2d", "ConvTranspose2d", "BatchNorm", "Reshape", "Flatten",
+    "Conv2d", "ConvTranspose2d", "BatchNorm", "Reshape", "Flatten", "Upsample",
     "Sequential", "SGD", "Adam", "RMSProp",
     "History", "TrainingDiverged", "fit", "update_d", "update_g",
     "Pack", "packed", "critic_loss", "gradient_penalty", "fit_wgan",
