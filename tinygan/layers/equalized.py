@@ -1,4 +1,4 @@
-"""Equalized learning rate (Karras et al. 2018, used throughout StyleGAN): EqualizedDense, EqualizedConv2d.
+"""Equalized learning rate (Karras et al. 2018; all of StyleGAN): EqualizedDense, EqualizedConv2d.
 
 A layer stores its weight at unit variance, Ŵ ~ N(0, 1/λ²), and multiplies it at run time
 by He's constant times a learning-rate multiplier λ:
