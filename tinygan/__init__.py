@@ -9,10 +9,12 @@ from .gans.pacgan import Pack, packed
 from .gans.wgan import critic_loss, fit_wgan, gradient_penalty
 from .layers import Dense, Layer, LayerInputError, LeakyReLU, ReLU, Sigmoid, Tanh, frozen, sigmoid
 from .layers.conv import Conv2d, ConvTranspose2d
-from .layers.norm import BatchNorm
+from .layers.embedding import Embedding
+from .layers.norm import BatchNorm, InstanceNorm2d
+from .layers.padding import ReflectionPad2d
 from .layers.shape import Flatten, Reshape
 from .layers.upsample import Upsample
-from .models import Sequential
+from .models import Residual, Sequential
 from .optim import SGD, Adam, RMSProp
 from .train import History, TrainingDiverged, fit, update_d, update_g
 
@@ -23,6 +25,7 @@ __all__ = [
     "Layer", "LayerInputError", "frozen",
     "Dense", "Sigmoid", "Tanh", "ReLU", "LeakyReLU", "sigmoid",
     "Conv2d", "ConvTranspose2d", "BatchNorm", "Reshape", "Flatten", "Upsample",
+    "Embedding", "InstanceNorm2d", "ReflectionPad2d", "Residual",
     "Sequential", "SGD", "Adam", "RMSProp",
     "History", "TrainingDiverged", "fit", "update_d", "update_g",
     "Pack", "packed", "critic_loss", "gradient_penalty", "fit_wgan",

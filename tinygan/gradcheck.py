@@ -167,14 +167,20 @@ def check_layer(layer, x, seed=0, h=DEFAULT_H, tol=DEFAULT_TOL, max_checks=None,
     A layer with several inputs (``AdaIN.forward(x, w)``) is checked by passing a tuple
     ``x = (x, w)``: its backward returns one gradient per input (``None`` for an input
     without one, such as noise), named by ``input_names`` (default ``dx``, ``dx1``, …).
-    Inputs that are not arrays (``ConstantInput.forward(N)``) are passed through unchecked.
+    Inputs that are not floating-point arrays (the integer class ids of an Embedding,
+    ``ConstantInput.forward(N)``) are passed as they are and have no gradient: only the
+    other inputs and the parameters are checked.
     """
     layer = copy.deepcopy(layer).astype("float64")
     layer.zero_grad()
-    multi = isinstance(x, tuple)
-    inputs = [(backend.asarray(v, "float64") if not hasattr(v, "astype") else v.astype("float64"))
-              if hasattr(v, "shape") or isinstance(v, (list, float)) else v
-              for v in (x if multi else (x,))]
+
+    def _cast(v):
+        if getattr(getattr(v, "dtype", None), "kind", None) in ("i", "u", "b") or \
+                isinstance(v, int):
+            return v  # ids or a count: no gradient
+        return backend.asarray(v, "float64") if not hasattr(v, "astype") else v.astype("float64")
+
+    inputs = [_cast(v) for v in (x if isinstance(x, tuple) else (x,))]
     if input_names is None:
         input_names = ["dx"] + [f"dx{i}" for i in range(1, len(inputs))]
     gen = backend.numpy.random.default_rng(seed)
@@ -193,7 +199,7 @@ def check_layer(layer, x, seed=0, h=DEFAULT_H, tol=DEFAULT_TOL, max_checks=None,
 
     results = []
     for name, v, dv in zip(input_names, inputs, d_inputs):
-        if dv is None or not hasattr(v, "shape"):
+        if dv is None or getattr(getattr(v, "dtype", None), "kind", None) != "f":
             continue
         idx = _sample_indices(v.shape, max_checks, gen)
         results.append(_compare(name, dv, numerical_grad(f, v, h, idx), tol, idx))

@@ -27,6 +27,8 @@ __all__ = [
     "GENERATOR_LOSSES",
     "generator_loss_maximum_likelihood",
     "softmax_cross_entropy",
+    "l1_loss",
+    "least_squares_loss",
 ]
 
 
@@ -311,3 +313,51 @@ def softmax_cross_entropy(logits, labels):
     dlogits[rows, labels] -= 1                                # p − onehot(y)
     dlogits /= N
     return loss, dlogits
+
+
+# -- regression losses (issue 12: CycleGAN's cycle and identity terms, LSGAN) ---------------
+def l1_loss(x, target):
+    """Mean absolute error, PyTorch's ``nn.L1Loss()`` (CycleGAN's cycle and identity losses).
+
+    Math
+    ----
+    L = (1/N) Σ |x − t|
+    dL/dx = sign(x − t)/N     (0 where x = t: the subgradient PyTorch uses)
+
+    The L1 distance, not the squared one: it is what CycleGAN's cycle loss measures, and
+    its gradient does not shrink as F(G(x)) nears x, so small residual errors keep a full
+    pull (a squared loss would let them fade and blur the reconstruction).
+
+    Shapes: x, target: any, equal (no broadcasting). Returns (loss: 0-d, dx: like x).
+    The gradient with respect to ``target`` is −dx (the cycle loss's target is data).
+
+    Derivation: derivations/07_cyclegan.md#l1-cycle-and-identity-losses
+    """
+    _check_pair("l1_loss", x, target)
+    xp = backend.get_array_module(x, target)
+    diff = x - target
+    n = x.size
+    return xp.abs(diff).sum() / n, xp.sign(diff) / n
+
+
+def least_squares_loss(pred, target):
+    """Mean squared error, PyTorch's ``nn.MSELoss()``: the least-squares GAN loss.
+
+    Math
+    ----
+    L = (1/N) Σ (p − t)²
+    dL/dp = 2(p − t)/N
+
+    LSGAN (Mao et al. 2017) replaces the cross-entropy on D's logit by this loss on D's
+    raw output, with targets b = 1 for real, a = 0 for fake and c = 1 for G; CycleGAN
+    trains with it. ``target`` is an array of the shape of ``pred`` (no broadcasting);
+    :mod:`tinygan.gans.lsgan` builds the discriminator's and generator's losses on it.
+
+    Shapes: pred, target: any, equal. Returns (loss: 0-d, dpred: like pred).
+
+    Derivation: derivations/07_cyclegan.md#the-least-squares-gan-loss
+    """
+    _check_pair("least_squares_loss", pred, target)
+    diff = pred - target
+    n = pred.size
+    return (diff * diff).sum() / n, diff * (2 / n)

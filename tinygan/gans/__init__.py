@@ -6,12 +6,13 @@ opens one module:
 
 * :mod:`tinygan.gans.wgan`: WGAN (weight clipping) and WGAN-GP (gradient penalty, with its
   hand-written double backward);
-* :mod:`tinygan.gans.pacgan`: PacGAN's packed discriminator.
+* :mod:`tinygan.gans.pacgan`: PacGAN's packed discriminator;
+* :mod:`tinygan.gans.lsgan`: the least-squares GAN losses and their optimal D.
 
 Layers a variant needs live in :mod:`tinygan.layers`, architectures in
 :mod:`tinygan.models`, and each variant's command in :mod:`tinygan.experiments`.
 """
 
-from . import pacgan, wgan
+from . import lsgan, pacgan, wgan
 
-__all__ = ["pacgan", "wgan"]
+__all__ = ["lsgan", "pacgan", "wgan"]

@@ -2,10 +2,12 @@ from .activations import LeakyReLU, ReLU, Sigmoid, Tanh, sigmoid
 from .base import Layer, LayerInputError, frozen
 from .conv import Conv2d, ConvTranspose2d
 from .dense import Dense
-from .norm import BatchNorm
+from .embedding import Embedding
+from .norm import BatchNorm, InstanceNorm2d
+from .padding import ReflectionPad2d
 from .shape import Flatten, Reshape
 from .upsample import Upsample
 
 __all__ = ["Layer", "LayerInputError", "Dense", "Sigmoid", "Tanh", "ReLU", "LeakyReLU",
            "sigmoid", "frozen", "Conv2d", "ConvTranspose2d", "BatchNorm", "Reshape", "Flatten",
-           "Upsample"]
+           "Upsample", "Embedding", "InstanceNorm2d", "ReflectionPad2d"]

@@ -1,4 +1,4 @@
-"""Batch normalisation over features (N, D) or over channels (N, C, H, W)."""
+"""Batch normalisation over features (N, D) or channels (N, C, H, W); instance normalisation."""
 
 from __future__ import annotations
 
@@ -148,3 +148,101 @@ class BatchNorm(Layer):
         else:
             dx = D * scale
         return self._from_rows(dx, shape)
+
+
+class InstanceNorm2d(Layer):
+    """Instance normalisation (Ulyanov, Vedaldi & Lempitsky 2016): each image, each channel.
+
+    CycleGAN's generators and discriminators use it instead of BatchNorm: the statistics
+    of one image's channel over its H·W pixels, so an image's style does not depend on
+    the other images in the batch, and batch size 1 works.
+
+    Math
+    ----
+    For each (n, c), over the M = H·W values x_m of that channel of that image:
+        μ = (1/M) Σ_m x_m,   σ² = (1/M) Σ_m (x_m − μ)²  (biased),   r = 1/√(σ² + ε)
+        x̂ = (x − μ) r,       out = γ_c x̂ + β_c   (affine=True)   or   out = x̂
+    Backward: BatchNorm's formula with the sums taken per (n, c) over H·W:
+        dβ_c = Σ_{n,m} dout,   dγ_c = Σ_{n,m} dout · x̂          (affine only)
+        g = γ_c · dout (affine) or dout
+        dx = r (g − mean_m g − x̂ · mean_m(g x̂))
+    There are no running statistics: train and eval mode both normalise with the
+    image's own statistics (PyTorch's default ``track_running_stats=False``, CycleGAN's
+    setting).
+
+    Shapes
+    ------
+    x: (N, C, H, W), C = num_features, H·W ≥ 2 → out: the shape of x
+    γ ("gamma"), β ("beta"): (C,), present only with ``affine=True``
+
+    Parameters
+    ----------
+    num_features : int, C
+    eps : float, default 1e-5
+    affine : bool, default False (PyTorch's default and CycleGAN's)
+        True adds the per-channel scale γ (starts at 1) and shift β (starts at 0).
+    dtype : parameter dtype, default "float32" (used only with ``affine=True``)
+
+    Cache
+    -----
+    x̂ (channels-last, (N, H·W, C)), r (N, 1, C), and the input's shape.
+
+    Derivation: derivations/07_cyclegan.md#instance-normalisation
+    """
+
+    def __init__(self, num_features, eps=1e-5, affine=False, track_running_stats=False,
+                 dtype="float32"):
+        super().__init__()
+        if isinstance(num_features, bool) or not isinstance(num_features, int) or \
+                num_features < 1:
+            raise ValueError(f"InstanceNorm2d needs a positive integer num_features, got "
+                             f"{num_features!r}")
+        if not eps > 0:
+            raise ValueError(f"InstanceNorm2d needs eps > 0, got {eps}")
+        if track_running_stats:
+            raise ValueError("InstanceNorm2d(track_running_stats=True) is not implemented: "
+                             "each image is normalised with its own statistics, in train and "
+                             "eval mode alike (CycleGAN's setting)")
+        self.num_features, self.eps, self.affine = num_features, float(eps), bool(affine)
+        if self.affine:
+            xp = backend.xp()
+            self.params["gamma"] = xp.ones((num_features,), dtype=dtype)
+            self.params["beta"] = xp.zeros((num_features,), dtype=dtype)
+            self.grads = {k: xp.zeros_like(v) for k, v in self.params.items()}
+
+    def __repr__(self):
+        return f"InstanceNorm2d({self.num_features}{', affine' if self.affine else ''})"
+
+    def forward(self, x):
+        self._check_input(x, shape=(None, self.num_features, None, None))
+        N, C, H, W = x.shape
+        if H * W < 2:
+            raise LayerInputError(
+                f"{self!r} needs more than one pixel per channel to compute an image's "
+                f"statistics, got input of shape {tuple(x.shape)}")
+        xp = backend.get_array_module(x)
+        X = xp.ascontiguousarray(x.transpose(0, 2, 3, 1)).reshape(N, H * W, C)  # (N, M, C)
+        x_hat = X - X.mean(axis=1, keepdims=True)
+        r = 1 / xp.sqrt((x_hat * x_hat).mean(axis=1, keepdims=True) + self.eps)  # (N, 1, C)
+        x_hat *= r
+        out = x_hat * self.params["gamma"] + self.params["beta"] if self.affine else x_hat
+        self.cache = (x_hat, r, (N, C, H, W))
+        return out.reshape(N, H, W, C).transpose(0, 3, 1, 2)     # NCHW view
+
+    def backward(self, dout, need_dx=True):
+        x_hat, r, (N, C, H, W) = self._pop_cache()
+        self._check_dout(dout, (N, C, H, W), x_hat.dtype)
+        xp = backend.get_array_module(dout)
+        g = xp.ascontiguousarray(dout.transpose(0, 2, 3, 1)).reshape(N, H * W, C)
+        if self.affine:
+            if not self.frozen:
+                self.grads["beta"] += g.sum(axis=(0, 1))
+                self.grads["gamma"] += (g * x_hat).sum(axis=(0, 1))
+            g = g * self.params["gamma"]
+        if not need_dx:
+            return None
+        dx = x_hat * (-(g * x_hat).mean(axis=1, keepdims=True))
+        dx += g
+        dx -= g.mean(axis=1, keepdims=True)
+        dx *= r
+        return dx.reshape(N, H, W, C).transpose(0, 3, 1, 2)      # NCHW view

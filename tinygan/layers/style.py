@@ -24,6 +24,7 @@ import numbers
 from .. import backend
 from .base import Layer, LayerInputError
 from .equalized import EqualizedDense
+from .norm import InstanceNorm2d
 
 __all__ = ["PixelNorm", "ConstantInput", "NoiseInput", "AdaIN"]
 
@@ -201,7 +202,7 @@ class AdaIN(Layer):
     The style is an equalized affine map of w (gain 1, as the official ``style_mod``):
         y = A(w) = c·w Ŵ + b̂ ∈ ℝ^{2C},   y_s = y[:C],   y_b = y[C:]
         out = x̂ ⊙ (1 + y_s) + y_b          (broadcast over the pixels)
-    Backward (derivations/08_stylegan.md#adain-backward):
+    Backward (derivations/08_stylegan.md#adain-backward; the last line is InstanceNorm2d's):
         dy_s = Σ_ij dout ⊙ x̂,   dy_b = Σ_ij dout
         dw, dŴ, db̂ = A.backward([dy_s, dy_b])
         g = dout ⊙ (1 + y_s)
@@ -217,7 +218,10 @@ class AdaIN(Layer):
     rng : Generator for Ŵ
     dtype : default "float32"
 
-    Cache: x̂, r and 1 + y_s (the affine map caches w).
+    The normalisation is :class:`~tinygan.layers.InstanceNorm2d` (no affine), whose backward
+    turns g into dx; AdaIN adds the style and its backward.
+
+    Cache: x̂ and 1 + y_s (the instance norm caches its statistics, the affine map caches w).
 
     ``backward`` returns ``(dx, dw)``.
 
@@ -229,6 +233,7 @@ class AdaIN(Layer):
         self.channels = _positive("AdaIN", "channels", channels)
         self.w_dim = _positive("AdaIN", "w_dim", w_dim)
         self.eps = _check_eps("AdaIN", eps)
+        self.norm = InstanceNorm2d(self.channels, eps=self.eps)
         self.affine = EqualizedDense(self.w_dim, 2 * self.channels, gain=1.0, rng=rng,
                                      dtype=dtype)
         # the same dicts (and arrays) as the affine map's: "W" and "b"
@@ -244,38 +249,32 @@ class AdaIN(Layer):
             raise LayerInputError(f"{self!r} needs at least 2 pixels per feature map to "
                                   f"normalise, got {H}×{W} (x̂ would be identically 0)")
         self._check_input(w, shape=(N, self.w_dim))
-        xp = backend.get_array_module(x)
-        mu = x.mean(axis=(2, 3), keepdims=True)
-        xc = x - mu
-        r = 1 / xp.sqrt((xc * xc).mean(axis=(2, 3), keepdims=True) + x.dtype.type(self.eps))
-        x_hat = xc * r                                                # (N, C, H, W)
+        x_hat = self.norm.forward(x)                                  # (N, C, H, W)
         y = self.affine.forward(w)                                    # (N, 2C)
         scale = (y[:, :C] + x.dtype.type(1))[:, :, None, None]        # (N, C, 1, 1)
-        self.cache = (x_hat, r, scale)
+        self.cache = (x_hat, scale)
         return x_hat * scale + y[:, C:, None, None]
 
     def backward(self, dout, need_dx=True):
-        x_hat, r, scale = self._pop_cache()
+        x_hat, scale = self._pop_cache()
         self._check_dout(dout, x_hat.shape, x_hat.dtype)
         xp = backend.get_array_module(dout)
         # 1. into the style: y_s multiplies x̂, y_b is added
         dy = xp.concatenate([(dout * x_hat).sum(axis=(2, 3)), dout.sum(axis=(2, 3))], axis=1)
         self.affine.frozen = self.frozen
         dw = self.affine.backward(dy)                                 # (N, D_w)
-        if not need_dx:
-            return None, dw
-        # 2. into x: the instance-norm backward of g = dout ⊙ (1 + y_s)
-        g = dout * scale
-        dx = r * (g - g.mean(axis=(2, 3), keepdims=True)
-                  - x_hat * (g * x_hat).mean(axis=(2, 3), keepdims=True))
+        # 2. into x: the instance norm's backward of g = dout ⊙ (1 + y_s)
+        dx = self.norm.backward(dout * scale, need_dx=need_dx)
         return dx, dw
 
     def clear_cache(self):
         self.cache = None
+        self.norm.clear_cache()
         self.affine.clear_cache()
 
     def astype(self, dtype):
         self.affine.astype(dtype)
         self.cache = None
+        self.norm.clear_cache()
         return self
 

@@ -1,3 +1,4 @@
+from .residual import Residual
 from .sequential import Sequential
 
-__all__ = ["Sequential"]
+__all__ = ["Sequential", "Residual"]
