@@ -12,7 +12,8 @@ import math
 from . import backend
 
 __all__ = ["image_grid", "plot_image_grid", "plot_samples_by_class", "plot_losses",
-           "plot_class_histograms", "save_figure"]
+           "plot_class_histograms", "plot_image_table", "plot_style_mixing",
+           "plot_noise_effect", "save_figure"]
 
 np = backend.numpy
 
@@ -144,6 +145,85 @@ def plot_class_histograms(histograms, title="Classes the digit classifier sees")
     ax.legend(fontsize=8)
     ax.set_title(title, fontsize=10)
     fig.tight_layout()
+    return fig
+
+
+def plot_image_table(table, row_labels=None, col_labels=None, title=None, size=0.55):
+    """Images in a table (R, K, 1, H, W) with optional row and column labels.
+
+    A tile that is all NaN is left blank (the corner of a style-mixing grid).
+    """
+    import matplotlib.pyplot as plt
+
+    x = backend.to_numpy(table).astype(np.float64)
+    if x.ndim != 5 or x.shape[2] != 1:
+        raise ValueError(f"plot_image_table expects (R, K, 1, H, W), got {x.shape}")
+    R, K = x.shape[:2]
+    fig, axes = plt.subplots(R, K, figsize=(size * K + 0.8, size * R + 0.5), squeeze=False)
+    for i in range(R):
+        for j in range(K):
+            ax = axes[i, j]
+            ax.set_xticks([])
+            ax.set_yticks([])
+            for spine in ax.spines.values():
+                spine.set_visible(False)
+            if not np.isnan(x[i, j]).all():
+                ax.imshow(np.clip((x[i, j, 0] + 1) / 2, 0, 1), cmap="gray_r", vmin=0, vmax=1,
+                          interpolation="nearest")
+            if col_labels is not None and i == 0:
+                ax.set_title(col_labels[j], fontsize=7)
+            if row_labels is not None and j == 0:
+                ax.set_ylabel(row_labels[i], fontsize=7, rotation=0, ha="right", va="center")
+    if title:
+        fig.suptitle(title, fontsize=9)
+    fig.tight_layout(pad=0.3)
+    return fig
+
+
+def plot_style_mixing(sources_a, sources_b, mixed, title=None, a_name="A", b_name="B"):
+    """The style-mixing grid: row i is source A_i, column j source B_j, cell (i, j) their mix.
+
+    ``sources_a`` (R, 1, H, W), ``sources_b`` (K, 1, H, W), ``mixed`` (R, K, 1, H, W); the
+    first row shows the B sources and the first column the A sources.
+    """
+    a, b, m = (backend.to_numpy(v).astype(np.float64) for v in (sources_a, sources_b, mixed))
+    R, K = m.shape[:2]
+    table = np.full((R + 1, K + 1) + m.shape[2:], np.nan)
+    table[0, 1:] = b
+    table[1:, 0] = a
+    table[1:, 1:] = m
+    return plot_image_table(table, row_labels=[""] + [f"{a_name}{i}" for i in range(R)],
+                            col_labels=[""] + [f"{b_name}{j}" for j in range(K)], title=title)
+
+
+def plot_noise_effect(images, std_maps, title=None):
+    """Per row one w: the image under several noise draws, then the per-pixel std over draws.
+
+    ``images`` (R, K, 1, H, W); ``std_maps`` (R, H, W), drawn with its own colour scale (the
+    largest std in the figure is black).
+    """
+    import matplotlib.pyplot as plt
+
+    x = backend.to_numpy(images).astype(np.float64)
+    s = backend.to_numpy(std_maps).astype(np.float64)
+    R, K = x.shape[:2]
+    fig, axes = plt.subplots(R, K + 1, figsize=(0.55 * (K + 1) + 0.6, 0.55 * R + 0.5),
+                             squeeze=False)
+    top = max(float(s.max()), 1e-12)
+    for i in range(R):
+        for j in range(K + 1):
+            ax = axes[i, j]
+            ax.set_axis_off()
+            if j < K:
+                ax.imshow(np.clip((x[i, j, 0] + 1) / 2, 0, 1), cmap="gray_r", vmin=0, vmax=1,
+                          interpolation="nearest")
+            else:
+                ax.imshow(s[i], cmap="magma_r", vmin=0, vmax=top, interpolation="nearest")
+            if i == 0:
+                ax.set_title("std" if j == K else f"noise {j}", fontsize=7)
+    if title:
+        fig.suptitle(title, fontsize=9)
+    fig.tight_layout(pad=0.3)
     return fig
 
 

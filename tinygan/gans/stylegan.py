@@ -26,6 +26,8 @@ Derivation: derivations/08_stylegan.md
 
 from __future__ import annotations
 
+from dataclasses import dataclass, field
+
 from .. import backend
 from ..layers.activations import LeakyReLU
 from ..layers.base import frozen
@@ -35,10 +37,12 @@ from ..layers.equalized import Equalized
 from ..layers.shape import Flatten, Reshape
 from ..losses import bce_with_logits, generator_loss
 from ..optim import Adam
+from ..train import History, _finite
 
 __all__ = [
     "d_logistic_loss", "g_nonsaturating_loss", "d_input_gradient", "r1_penalty",
     "draw_mixing", "update_w_avg", "update_d", "update_g", "stylegan_optimizers",
+    "StyleGANHistory", "fit_stylegan",
     "R1_GAMMA", "MIXING_PROB", "W_AVG_BETA", "BETAS", "LR",
 ]
 
@@ -287,3 +291,58 @@ def update_g(G, D, z, noise, opt_G, z2=None, cutoff=None, w_avg_beta=W_AVG_BETA)
     if w_avg_beta is not None:
         update_w_avg(G, w_avg_beta)
     return {"loss_G": loss, "D_fake": (d.sum() + 1)}
+
+
+# -- training -----------------------------------------------------------------------------
+@dataclass
+class StyleGANHistory(History):
+    """:class:`tinygan.train.History` plus the R1 penalty of each D step."""
+
+    r1: list = field(default_factory=list)
+
+
+def fit_stylegan(G, D, sample_real, opt_G, opt_D, num_steps, batch_size, rng,
+                 r1_gamma=R1_GAMMA, mixing_prob=MIXING_PROB, w_avg_beta=W_AVG_BETA,
+                 progress=False, callback=None, history=None):
+    """Train a StyleGAN: one D step then one G step per iteration, each with fresh draws.
+
+    Every random number comes from ``rng``, in a fixed order per step: D's latent batch,
+    its mixing draw and noise; then G's latent batch, mixing draw and noise. Real batches
+    come from ``sample_real(m)``. Returns a :class:`StyleGANHistory` (``D_real``/``D_fake``
+    are mean probabilities, ``loss_D`` includes R1). Raises
+    :class:`tinygan.train.TrainingDiverged` on a non-finite loss.
+    """
+    if num_steps < 0 or batch_size < 1:
+        raise ValueError(f"fit_stylegan needs num_steps ≥ 0 and batch_size ≥ 1; got "
+                         f"{num_steps}, {batch_size}")
+    history = history if history is not None else StyleGANHistory()
+    xp = backend.get_array_module(G.w_avg)
+    dtype = G.w_avg.dtype
+    L, Dz = G.num_styles, G.latent_dim
+
+    def draws():
+        z = xp.asarray(rng.standard_normal((batch_size, Dz))).astype(dtype)
+        z2, cutoff = draw_mixing(rng, batch_size, Dz, L, mixing_prob, dtype)
+        return z, G.draw_noise(batch_size, rng), z2, cutoff
+
+    steps = range(num_steps)
+    if progress:
+        from tqdm.auto import tqdm
+
+        steps = tqdm(steps, desc="StyleGAN", unit="step", leave=False)
+    start = len(history)
+    for i in steps:
+        step = start + i
+        x_real = sample_real(batch_size)
+        z, noise, z2, cutoff = draws()
+        d = update_d(G, D, x_real, z, noise, opt_D, z2=z2, cutoff=cutoff, r1_gamma=r1_gamma)
+        z, noise, z2, cutoff = draws()
+        g = update_g(G, D, z, noise, opt_G, z2=z2, cutoff=cutoff, w_avg_beta=w_avg_beta)
+        history.loss_D.append(_finite(step, "discriminator loss (logistic + R1)", d["loss_D"]))
+        history.loss_G.append(_finite(step, "generator loss", g["loss_G"]))
+        history.D_real.append(float(d["D_real"]))
+        history.D_fake.append(float(d["D_fake"]))
+        history.r1.append(float(d["r1"]))
+        if callback is not None:
+            callback(step, history)
+    return history

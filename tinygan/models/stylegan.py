@@ -63,6 +63,17 @@ def _check_resolution(resolution):
     return int(resolution)
 
 
+def _channels_per_resolution(channels, resolution):
+    """An int (the same everywhere) or one count per resolution 4, 8, …, ``resolution``."""
+    n = int(math.log2(resolution)) - 1
+    chans = [channels] * n if isinstance(channels, numbers.Integral) else list(channels)
+    if len(chans) != n or any(isinstance(c, bool) or not isinstance(c, numbers.Integral) or
+                              c < 1 for c in chans):
+        raise ValueError(f"channels must be a positive int or {n} positive ints (one per "
+                         f"resolution 4…{resolution}), got {channels!r}")
+    return [int(c) for c in chans]
+
+
 def num_style_slots(resolution):
     """2·log₂(resolution) − 2 style inputs: two per resolution from 4×4 up (4 at 8×8)."""
     return 2 * int(math.log2(_check_resolution(resolution))) - 2
@@ -266,17 +277,18 @@ class SynthesisNetwork(_Composite):
                  dtype="float32"):
         super().__init__()
         self.resolution = _check_resolution(resolution)
-        self.w_dim, self.channels = int(w_dim), int(channels)
+        self.w_dim = int(w_dim)
+        self.channels = _channels_per_resolution(channels, self.resolution)
         rng = backend.rng(0) if rng is None else rng
-        C = self.channels
+        C = self.channels[0]
         self.const = ConstantInput(C, 4, dtype=dtype)
         self.style_layers = [StyleLayer(C, C, w_dim, conv=False, rng=rng, dtype=dtype),
                              StyleLayer(C, C, w_dim, rng=rng, dtype=dtype)]
-        res = 8
-        while res <= self.resolution:
-            self.style_layers += [StyleLayer(C, C, w_dim, upsample=True, rng=rng, dtype=dtype),
-                                  StyleLayer(C, C, w_dim, rng=rng, dtype=dtype)]
-            res *= 2
+        for c_out in self.channels[1:]:  # 8×8, 16×16, …: upsample, then two style layers
+            self.style_layers += [StyleLayer(C, c_out, w_dim, upsample=True, rng=rng,
+                                             dtype=dtype),
+                                  StyleLayer(c_out, c_out, w_dim, rng=rng, dtype=dtype)]
+            C = c_out
         self.to_rgb = EqualizedConv2d(C, image_channels, 1, gain=1.0, rng=rng, dtype=dtype)
         self.num_styles = len(self.style_layers)
         #: the side of each style layer's feature maps (and of its noise)
@@ -287,8 +299,9 @@ class SynthesisNetwork(_Composite):
                 + [("to_rgb", self.to_rgb)])
 
     def __repr__(self):
+        chans = "/".join(map(str, self.channels))
         return (f"SynthesisNetwork(4×4 → {self.resolution}×{self.resolution}, "
-                f"{self.channels} channels, {self.num_styles} styles)")
+                f"{chans} channels, {self.num_styles} styles)")
 
     def draw_noise(self, n, rng, dtype=None):
         """One N(0, 1) noise image per style layer, (n, 1, r, r), from the generator ``rng``."""
@@ -409,18 +422,23 @@ class StyleGenerator(_Composite):
 def style_discriminator(resolution=8, channels=64, rng=None, dtype="float32"):
     """D: images (N, 1, res, res) → logits (N, 1), equalized convolutions and LeakyReLU(0.2) only.
 
+    ``channels``: an int, or one count per resolution 4, 8, …, res (like the generator's;
+    the official ``nf(res − 1)``). At each resolution r > 4: conv3×3 (C_r → C_r), then a
+    stride-2 conv4×4 (C_r → C_{r/2}); at 4×4: conv3×3, Dense(16·C₄ → C₄), Dense(C₄ → 1).
+
     Only layers the R1 double backward of ``tinygan.gans.stylegan`` covers: equalized
     Conv2d and Dense, LeakyReLU, Flatten (see the module docstring for what is left out).
     """
     res = _check_resolution(resolution)
+    chans = _channels_per_resolution(channels, res)  # chans[0] at 4×4, chans[-1] at res
     rng = backend.rng(1) if rng is None else rng
-    C = int(channels)
-    layers = [EqualizedConv2d(1, C, 1, rng=rng, dtype=dtype), LeakyReLU(SLOPE)]  # fromRGB
-    while res > 4:
+    layers = [EqualizedConv2d(1, chans[-1], 1, rng=rng, dtype=dtype), LeakyReLU(SLOPE)]  # fromRGB
+    for i in range(len(chans) - 1, 0, -1):  # res, res/2, …, 8
+        C, C_down = chans[i], chans[i - 1]
         layers += [EqualizedConv2d(C, C, 3, padding=1, rng=rng, dtype=dtype), LeakyReLU(SLOPE),
-                   EqualizedConv2d(C, C, 4, stride=2, padding=1, rng=rng, dtype=dtype),
+                   EqualizedConv2d(C, C_down, 4, stride=2, padding=1, rng=rng, dtype=dtype),
                    LeakyReLU(SLOPE)]
-        res //= 2
+    C = chans[0]
     layers += [EqualizedConv2d(C, C, 3, padding=1, rng=rng, dtype=dtype), LeakyReLU(SLOPE),
                Flatten(),                                                  # (N, 16C)
                EqualizedDense(16 * C, C, rng=rng, dtype=dtype), LeakyReLU(SLOPE),
