@@ -32,10 +32,16 @@ def test_cupy_where_it_cannot_load_says_why():
 
 @pytest.mark.skipif(backend.cupy_available(), reason="only meaningful where CuPy cannot load")
 def test_environment_variable_selects_the_backend_at_import():
+    # a backend that cannot load fails at the first allocation, not at import (so that
+    # the tinygan command can report it in one line)
     code = "import tinygan"
     env = {"TINYGAN_BACKEND": "cupy", "PATH": "/usr/bin:/bin"}
+    res = subprocess.run([sys.executable, "-c", code + "; tinygan.Dense(2, 2, init='zeros')"],
+                         env=env, capture_output=True, text=True)
+    assert res.returncode != 0 and "TINYGAN_BACKEND=cupy: tinygan backend 'cupy' was " \
+        "requested but CuPy cannot be used here" in res.stderr
     res = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True)
-    assert res.returncode != 0 and "CuPy cannot be used here" in res.stderr
+    assert res.returncode == 0, res.stderr
     env["TINYGAN_BACKEND"] = "numpy"
     res = subprocess.run([sys.executable, "-c", code + "; print(tinygan.backend.name())"],
                          env=env, capture_output=True, text=True)

@@ -1,6 +1,7 @@
 """The DCGAN: shapes and ranges, a short training run, gradients end to end, checkpoints, CLI."""
 
 import json
+import os
 
 import numpy as np
 import pytest
@@ -164,45 +165,142 @@ def test_quick_run_learns_digits_of_many_classes():
     assert s["classes_present"] >= 9
 
 
-def test_cli_writes_figures_checkpoint_and_results(tmp_path, capsys):
-    out = tmp_path / "run"
-    assert cli_main(["dcgan", "--steps", "6", "--out", str(out), "--no-progress"]) == 0
-    printed = capsys.readouterr().out
-    assert "real (held-out half)" in printed and "uniform noise" in printed
+# -- the command on the run layer: one small configuration, run once, then resumed twice -----
+ARGS = ["--steps", "12", "--batch-size", "16", "--no-progress"]
+
+
+def _cli(out, *extra):
+    return cli_main(["dcgan", "--out", str(out)] + ARGS + list(extra))
+
+
+def _checkpoint_arrays(path):
+    with np.load(path) as f:
+        return {k: f[k] for k in f.files if k != "__meta__"}
+
+
+def _results(path):
+    res = json.loads(path.read_text())
+    res.pop("seconds")  # the only timing
+    return res
+
+
+@pytest.fixture(scope="module")
+def reference(tmp_path_factory):
+    """The uninterrupted run that the resumed runs must equal bit for bit."""
+    out = tmp_path_factory.mktemp("dcgan") / "ref"
+    assert _cli(out) == 0
+    return out
+
+
+def test_cli_writes_figures_checkpoint_results_and_run_json(reference, capsys):
+    out = reference
     for name in ("samples.png", "samples_by_class.png", "losses.png", "classes.png",
-                 "checkpoint.npz",
-                 "results.json", "samples_step00000.png", "samples_step00006.png"):
+                 "interpolation.png", "samples.gif", "checkpoint.npz", "results.json",
+                 "run.json", "samples_step00000.png", "samples_step00012.png"):
         assert (out / name).exists(), name
     res = json.loads((out / "results.json").read_text())
-    assert res["steps"] == 6 and set(res["scores"]) == {"real", "dcgan", "noise"}
-    G, _, cfg, _ = load_checkpoint(out / "checkpoint.npz")
-    assert cfg["image_size"] == 8
+    assert res["steps"] == 12 and set(res["scores"]) == {"real", "dcgan", "noise"}
+    G, _, cfg, extra = load_checkpoint(out / "checkpoint.npz")
+    assert cfg["image_size"] == 8 and extra["step"] == 12 and extra["data"] == "digits 8×8"
+    rec = json.loads((out / "run.json").read_text())
+    assert rec["status"] == "completed" and rec["last_step"] == rec["total_steps"] == 12
+    assert rec["args"]["steps"] == 12 and rec["seed"] == 0 and rec["threads"] >= 1
+    assert set(rec["files"]) >= {"samples.gif", "results.json", "checkpoint.npz"}
+    from PIL import Image
+
+    with Image.open(out / "samples.gif") as gif:  # snapshots at 0, 1, …, 12: 13 frames
+        assert gif.n_frames == 13
+
+
+def test_resume_after_an_interruption_in_a_callback_is_bit_identical(reference, tmp_path,
+                                                                     monkeypatch, capsys):
+    """Ctrl-C (a real SIGINT, raised inside step 5's callback), then --resume."""
+    import signal
+
+    real_fit = experiment.fit
+
+    def fit_with_ctrl_c(*a, callback=None, **kw):
+        def cb(step, history):
+            if step == 4:
+                signal.raise_signal(signal.SIGINT)
+            callback(step, history)
+        return real_fit(*a, callback=cb, **kw)
+
+    monkeypatch.setattr(experiment, "fit", fit_with_ctrl_c)
+    out = tmp_path / "run"
+    assert _cli(out, "--checkpoint-every", "100") == 130
+    err = capsys.readouterr().err
+    assert err == f"interrupted at step 5 of 12; resume with: tinygan dcgan --out {out} --resume\n"
+    rec = json.loads((out / "run.json").read_text())
+    assert rec["status"] == "interrupted" and rec["checkpoint_step"] == 5
+    monkeypatch.undo()
+    assert cli_main(["dcgan", "--out", str(out), "--resume", "--no-progress"]) == 0
+    _assert_same_run(reference, out)
+
+
+def _assert_same_run(ref, out):
+    a, b = _checkpoint_arrays(ref / "checkpoint.npz"), _checkpoint_arrays(out / "checkpoint.npz")
+    assert set(a) == set(b) and len(a) > 40  # G, D, both Adams (m, v), rng, history, snapshots
+    assert any("/m" in k for k in a) and any("running_mean" in k for k in a)
+    for k in a:
+        np.testing.assert_array_equal(a[k], b[k], err_msg=k)  # bit for bit
+    assert _results(ref / "results.json") == _results(out / "results.json")
+    assert json.loads((out / "run.json").read_text())["status"] == "completed"
+
+
+def test_resume_after_sigint_to_a_subprocess_is_bit_identical(reference, tmp_path, capsys):
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    out = tmp_path / "run"
+    env = dict(os.environ, OPENBLAS_NUM_THREADS="1", MPLBACKEND="Agg")
+    proc = subprocess.Popen([sys.executable, "-m", "tinygan", "dcgan", "--out", str(out)] + ARGS
+                            + ["--checkpoint-every", "1", "--no-animation"], env=env,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    try:
+        deadline = time.time() + 60
+        while time.time() < deadline:  # wait for the second checkpoint, then Ctrl-C
+            try:
+                if (json.loads((out / "run.json").read_text())["checkpoint_step"] or 0) >= 2:
+                    break
+            except (OSError, ValueError, KeyError):
+                pass
+            time.sleep(0.02)
+        proc.send_signal(signal.SIGINT)
+        err = proc.communicate(timeout=60)[1]
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.communicate()
+    assert proc.returncode == 130, err
+    assert err.count("\n") == 1 and "resume with: tinygan dcgan --out" in err
+    assert "Traceback" not in err
+    rec = json.loads((out / "run.json").read_text())
+    assert rec["status"] == "interrupted" and 2 <= rec["checkpoint_step"] < 12
+    assert cli_main(["dcgan", "--out", str(out), "--resume", "--no-progress"]) == 0
+    _assert_same_run(reference, out)
 
 
 def test_cli_trains_at_28x28_on_idx_files(tmp_path, capsys):
-    from tinygan.data.idx import write_idx
-
-    gen = np.random.default_rng(0)
-    n = 40
-    labels = np.arange(n) % 10
-    images = np.zeros((n, 28, 28), dtype=np.uint8)
-    for i, c in enumerate(labels):  # a class-dependent bar, so the classifier has a signal
-        images[i, 2 + 2 * c:5 + 2 * c, 4:24] = 255
-    images = np.clip(images + gen.integers(0, 40, images.shape), 0, 255).astype(np.uint8)
-    write_idx(tmp_path / "train-images-idx3-ubyte.gz", images)
-    write_idx(tmp_path / "train-labels-idx1-ubyte.gz", labels.astype(np.uint8))
+    write_fake_mnist(tmp_path, 40)
     out = tmp_path / "run"
     assert cli_main(["dcgan", "--data", str(tmp_path), "--steps", "2", "--batch-size", "8",
-                     "--out", str(out), "--no-progress"]) == 0
+                     "--out", str(out), "--no-progress", "--no-animation"]) == 0
     assert "28×28" in capsys.readouterr().out
     _, _, cfg, _ = load_checkpoint(out / "checkpoint.npz")
     assert cfg["image_size"] == 28 and cfg["latent_dim"] == 100
 
 
-def test_cli_reports_a_bad_data_path_without_a_traceback(tmp_path, capsys):
-    (tmp_path / "train-images-idx3-ubyte").write_bytes(b"\x00\x00\x08\x03")
-    assert cli_main(["dcgan", "--data", str(tmp_path), "--out", str(tmp_path / "o"),
-                     "--no-progress"]) == 2
-    assert "truncated header" in capsys.readouterr().out
-    assert cli_main(["dcgan", "--data", str(tmp_path / "nowhere"), "--out",
-                     str(tmp_path / "o"), "--no-progress"]) == 2
+def write_fake_mnist(folder, n, size=28):
+    from tinygan.data.idx import write_idx
+
+    gen = np.random.default_rng(0)
+    labels = np.arange(n) % 10
+    images = np.zeros((n, size, size), dtype=np.uint8)
+    for i, c in enumerate(labels):  # a class-dependent bar, so the classifier has a signal
+        images[i, (2 + 2 * c) % size:(5 + 2 * c) % size or size, 1:-1] = 255
+    images = np.clip(images + gen.integers(0, 40, images.shape), 0, 255).astype(np.uint8)
+    write_idx(folder / "train-images-idx3-ubyte.gz", images)
+    write_idx(folder / "train-labels-idx1-ubyte.gz", labels.astype(np.uint8))

@@ -3,7 +3,6 @@
 derivations/04_generator_losses.md#how-the-tests-verify-this lists what each test checks.
 """
 
-import argparse
 import json
 
 import numpy as np
@@ -209,11 +208,7 @@ def test_quick_and_full_modes_report_the_same_window(quick_result):
 def test_cli_writes_table_figures_and_json(tmp_path, capsys):
     from tinygan import cli
 
-    parser = argparse.ArgumentParser()
-    cli._common(parser)
-    saturation.add_arguments(parser)
-    args = parser.parse_args(["--out", str(tmp_path), "--quick", "--no-progress"])
-    assert saturation.main(args) == 0
+    assert cli.main(["saturation", "--out", str(tmp_path), "--quick", "--no-progress"]) == 0
     out = capsys.readouterr().out
     assert "non-saturating / minimax" in out and "maximum_likelihood" in out
     for name in ("costs.png", "grad_norms.png", "generated.png", "saturation.json"):

@@ -36,6 +36,9 @@ __all__ = [
     "cupy_available",
     "checks",
     "checks_enabled",
+    "is_rng",
+    "rng_state",
+    "set_rng_state",
 ]
 
 
@@ -44,7 +47,7 @@ class BackendError(RuntimeError):
 
 
 _BACKENDS = ("numpy", "cupy")
-_state = {"name": "numpy", "module": numpy, "checks": True}
+_state = {"name": "numpy", "module": numpy, "checks": True, "env_error": None}
 _cupy = None  # the cupy module once it has been imported successfully
 
 
@@ -88,16 +91,29 @@ def use(backend: str) -> None:
     if backend not in _BACKENDS:
         raise BackendError(f"unknown tinygan backend {backend!r}; expected one of {_BACKENDS}")
     module = numpy if backend == "numpy" else _import_cupy()
-    _state["name"], _state["module"] = backend, module
+    _state["name"], _state["module"], _state["env_error"] = backend, module, None
+
+
+def _check_env():
+    """Raise the error of a bad ``TINYGAN_BACKEND`` at the first use, not at import.
+
+    ``import tinygan`` must not fail, so that the ``tinygan`` command can report a bad
+    variable in one line; any allocation (``xp``, ``rng``, ``asarray``) or ``name()``
+    raises it until ``use(...)`` picks a backend explicitly.
+    """
+    if _state["env_error"] is not None:
+        raise _state["env_error"]
 
 
 def name() -> str:
     """The name of the current default backend."""
+    _check_env()
     return _state["name"]
 
 
 def xp():
     """The array module of the current default backend (for allocation only)."""
+    _check_env()
     return _state["module"]
 
 
@@ -144,6 +160,72 @@ def rng(seed=None):
     return xp().random.default_rng(seed)
 
 
+def is_rng(obj) -> bool:
+    """True for a NumPy or CuPy random ``Generator`` (what layers draw their weights from)."""
+    if isinstance(obj, numpy.random.Generator):
+        return True
+    return _cupy is not None and isinstance(obj, _cupy.random.Generator)
+
+
+def rng_state(gen):
+    """The complete state of a random generator as plain data (dicts, ints, host arrays).
+
+    ``set_rng_state(gen, rng_state(gen))`` later makes ``gen`` continue exactly where it
+    was: checkpoints store this so that a resumed run draws the same numbers.
+
+    >>> g = rng(0); s = rng_state(g); a = g.random(); set_rng_state(g, s); g.random() == a
+    True
+    """
+    if isinstance(gen, numpy.random.Generator):
+        return {"kind": "numpy.Generator", "state": gen.bit_generator.state}
+    if isinstance(gen, numpy.random.RandomState):  # the 2×2 toy's legacy stream
+        return {"kind": "numpy.RandomState", "state": gen.get_state(legacy=False)}
+    if _cupy is not None and isinstance(gen, _cupy.random.Generator):
+        # CuPy offers no public getter ("random states cannot be serialized", its docs
+        # say). Its cuRAND bit generators keep one state per GPU thread in a device
+        # array, ``bit_generator._state`` (int8, CuPy ≥ 11), which a copy saves and
+        # restores exactly. Private API, written from CuPy's source and NOT run here:
+        # this machine has no GPU, so no test covers it.
+        bits = gen.bit_generator
+        return {"kind": "cupy.Generator", "bit_generator": type(bits).__name__,
+                "state": _cupy.asnumpy(bits._state)}
+    raise TypeError(f"rng_state: expected a NumPy or CuPy random generator, got "
+                    f"{type(gen).__name__}")
+
+
+def set_rng_state(gen, state):
+    """Restore a state from :func:`rng_state` into ``gen`` (a generator of the same kind)."""
+    kind = state.get("kind") if isinstance(state, dict) else None
+    here = rng_state_kind(gen)
+    if kind != here:
+        raise ValueError(f"set_rng_state: the saved state is of a {kind} but the generator "
+                         f"is a {here}")
+    if here == "numpy.Generator":
+        gen.bit_generator.state = state["state"]
+    elif here == "numpy.RandomState":
+        gen.set_state(state["state"])
+    else:  # CuPy: see rng_state (untested here: no GPU)
+        bits = gen.bit_generator
+        if type(bits).__name__ != state["bit_generator"] or \
+                bits._state.shape != tuple(numpy.shape(state["state"])):
+            raise ValueError(f"set_rng_state: the saved CuPy state is of a "
+                             f"{state['bit_generator']} with {numpy.size(state['state'])} "
+                             f"bytes; this generator is a {type(bits).__name__} with "
+                             f"{bits._state.size}")
+        bits._state[...] = _cupy.asarray(state["state"])
+
+
+def rng_state_kind(gen):
+    """``"numpy.Generator"``, ``"numpy.RandomState"`` or ``"cupy.Generator"``."""
+    if isinstance(gen, numpy.random.Generator):
+        return "numpy.Generator"
+    if isinstance(gen, numpy.random.RandomState):
+        return "numpy.RandomState"
+    if _cupy is not None and isinstance(gen, _cupy.random.Generator):
+        return "cupy.Generator"
+    raise TypeError(f"expected a NumPy or CuPy random generator, got {type(gen).__name__}")
+
+
 def legacy_random_state(seed):
     """NumPy's legacy ``RandomState``: only for reproducing code that seeded the global RNG."""
     return numpy.random.RandomState(seed)
@@ -172,4 +254,7 @@ def checks_enabled() -> bool:
 
 _env = os.environ.get("TINYGAN_BACKEND")
 if _env:
-    use(_env.strip().lower())
+    try:
+        use(_env.strip().lower())
+    except BackendError as _exc:  # raised at the first use: see _check_env
+        _state["env_error"] = BackendError(f"TINYGAN_BACKEND={_env}: {_exc}")

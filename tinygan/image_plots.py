@@ -13,7 +13,8 @@ from . import backend
 
 __all__ = ["image_grid", "plot_image_grid", "plot_samples_by_class", "plot_losses",
            "plot_class_histograms", "plot_image_table", "plot_style_mixing",
-           "plot_noise_effect", "save_figure"]
+           "plot_noise_effect", "save_figure", "interpolate_latents", "plot_interpolations",
+           "animate_samples"]
 
 np = backend.numpy
 
@@ -228,9 +229,92 @@ def plot_noise_effect(images, std_maps, title=None):
 
 
 def save_figure(fig, path, dpi=120):
-    """Save and close a figure (closing frees its memory in long CLI runs)."""
+    """Save (atomically) and close a figure (closing frees its memory in long CLI runs)."""
+    import os
+
     import matplotlib.pyplot as plt
 
-    fig.savefig(path, dpi=dpi, bbox_inches="tight")
-    plt.close(fig)
+    from .runs import atomic_path
+
+    try:
+        with atomic_path(path) as tmp:
+            fig.savefig(tmp, dpi=dpi, bbox_inches="tight",
+                        format=os.path.splitext(os.fspath(path))[1][1:] or "png")
+    finally:
+        plt.close(fig)
     return path
+
+
+def interpolate_latents(z0, z1, num=9, kind="linear"):
+    """``num`` latent vectors on the path from z0 to z1 (rows of z0, z1: one path each).
+
+    Math
+    ----
+    linear:    z(t) = (1 − t)·z0 + t·z1
+    spherical: z(t) = sin((1 − t)Ω)/sin Ω · z0 + sin(tΩ)/sin Ω · z1,  cos Ω = ⟨ẑ0, ẑ1⟩
+    (slerp, White 2016: Gaussian noise in many dimensions lives near a sphere, and the
+    straight line between two samples passes through its improbable interior; the
+    great circle stays where G was trained.) t runs over num points from 0 to 1.
+
+    Shapes
+    ------
+    z0, z1: (P, latent_dim) → (P, num, latent_dim)
+    """
+    z0, z1 = np.asarray(backend.to_numpy(z0), "float64"), np.asarray(backend.to_numpy(z1),
+                                                                         "float64")
+    if z0.shape != z1.shape or z0.ndim != 2:
+        raise ValueError(f"interpolate_latents expects two (P, latent_dim) arrays of one shape,"
+                         f" got {z0.shape} and {z1.shape}")
+    t = np.linspace(0.0, 1.0, num)[None, :, None]                        # (1, num, 1)
+    a, b = z0[:, None, :], z1[:, None, :]                                # (P, 1, L)
+    if kind == "linear":
+        return (1 - t) * a + t * b
+    if kind != "spherical":
+        raise ValueError(f"interpolate_latents: kind must be 'linear' or 'spherical', got "
+                         f"{kind!r}")
+    cos = (z0 * z1).sum(1) / (np.linalg.norm(z0, axis=1) * np.linalg.norm(z1, axis=1))
+    omega = np.arccos(np.clip(cos, -1.0, 1.0))[:, None, None]            # (P, 1, 1)
+    so = np.sin(omega)
+    safe = np.where(so > 1e-12, so, 1.0)
+    out = (np.sin((1 - t) * omega) * a + np.sin(t * omega) * b) / safe
+    return np.where(so > 1e-12, out, (1 - t) * a + t * b)  # parallel ends: the line
+
+
+def plot_interpolations(rows, title="Latent interpolation"):
+    """Rows of images ``{label: (P, num, 1, H, W)}``: each path one row, each kind a block."""
+    import matplotlib.pyplot as plt
+
+    blocks = list(rows.items())
+    fig, axes = plt.subplots(len(blocks), 1, figsize=(6.5, 1.0 + 0.75 * sum(
+        r.shape[0] for _, r in blocks)), squeeze=False)
+    for ax, (label, imgs) in zip(axes[:, 0], blocks):
+        P, num = imgs.shape[:2]
+        ax.imshow(image_grid(imgs.reshape((P * num,) + imgs.shape[2:]), nrow=num),
+                  cmap="gray_r", vmin=0, vmax=1, interpolation="nearest")
+        ax.set_axis_off()
+        ax.set_title(label, fontsize=9)
+    fig.suptitle(title, fontsize=10)
+    fig.tight_layout()
+    return fig
+
+
+def animate_samples(snapshots, nrow=10, size=3.0):
+    """(fig, draw_frame, num_frames) for a GIF of fixed-noise samples over training.
+
+    ``snapshots`` maps step → images (N, 1, H, W); frame i shows the i-th step's grid.
+    """
+    import matplotlib.pyplot as plt
+
+    steps = sorted(snapshots)
+    fig, ax = plt.subplots(figsize=(size, size + 0.35))
+    im = ax.imshow(image_grid(snapshots[steps[0]], nrow=nrow), cmap="gray_r", vmin=0, vmax=1,
+                   interpolation="nearest")
+    ax.set_axis_off()
+    title = ax.set_title("", fontsize=9)
+    fig.tight_layout()
+
+    def draw(i):
+        im.set_data(image_grid(snapshots[steps[i]], nrow=nrow))
+        title.set_text(f"G(z), fixed z, after {steps[i]} steps")
+
+    return fig, draw, len(steps)

@@ -3,6 +3,11 @@
 Each optimizer is given a model (anything with ``params``/``grads`` dicts: a layer,
 a Sequential) and keeps its state (velocities, moments) per parameter name. The
 conventions follow PyTorch's, so a learner can compare step by step.
+
+``state_dict()`` returns that state as host arrays and numbers (the step count ``t``,
+the current ``lr``, and per parameter Adam's m and v, SGD's momentum buffer v or
+RMSProp's average s); ``load_state_dict`` puts it back, so a run resumed from a
+checkpoint takes exactly the steps it would have taken. Scratch buffers are not state.
 """
 
 from __future__ import annotations
@@ -43,6 +48,54 @@ class Optimizer:
 
     def _update(self, key, p, g):  # pragma: no cover - abstract
         raise NotImplementedError
+
+    #: per-parameter arrays that are scratch space, not state (never saved)
+    _scratch = ("buf",)
+    #: state whose overflow to inf stops the updates *silently* (θ moves by m/√v = 0 while
+    #: every parameter stays finite): the trainer checks these after each step
+    overflow_slots: tuple = ()
+
+    def state_arrays(self, names=None):
+        """``((model, param), name, array)`` for the live state arrays (no copies).
+
+        ``names`` restricts them to those slots, e.g. ``opt.overflow_slots``.
+        """
+        for key, st in self.state.items():
+            for name, a in st.items():
+                if name not in self._scratch and (names is None or name in names):
+                    yield key, name, a
+
+    def state_dict(self):
+        """``{"type", "t", "lr", "slots": {"<model>:<param>": {"m": host array, …}}}``."""
+        slots = {f"{i}:{k}": {name: backend.to_numpy(a).copy() for name, a in st.items()
+                              if name not in self._scratch}
+                 for (i, k), st in self.state.items()}
+        return {"type": type(self).__name__, "t": self.t, "lr": self.lr, "slots": slots}
+
+    def load_state_dict(self, state):
+        """Restore :meth:`state_dict`'s output, checking the type and every slot's shape."""
+        if state.get("type") != type(self).__name__:
+            raise ValueError(f"{type(self).__name__}.load_state_dict: the saved state is of "
+                             f"a {state.get('type')} optimizer")
+        params = {f"{i}:{k}": p for (i, k), p, _ in self._pairs()}
+        new = {}
+        for key, arrays in state["slots"].items():
+            if key not in params:
+                raise ValueError(f"{type(self).__name__}.load_state_dict: saved state for "
+                                 f"parameter {key!r}, which this optimizer's models lack")
+            p = params[key]
+            xp = backend.get_array_module(p)
+            i, _, k = key.partition(":")
+            for name, value in arrays.items():
+                if tuple(value.shape) != tuple(p.shape):
+                    raise ValueError(f"{type(self).__name__}.load_state_dict: saved {name} of "
+                                     f"{key} has shape {tuple(value.shape)}, the parameter "
+                                     f"{tuple(p.shape)}")
+                new.setdefault((int(i), k), {})[name] = xp.array(value, dtype=p.dtype)
+        self.state = new
+        self.t = int(state["t"])
+        self.lr = float(state["lr"])
+        return self
 
     def _zeros(self, key, name, like):
         st = self.state.setdefault(key, {})
@@ -89,6 +142,8 @@ class Adam(Optimizer):
     second step catches it.
     """
 
+    overflow_slots = ("v",)
+
     def __init__(self, model, lr=1e-3, betas=(0.9, 0.999), eps=1e-8):
         super().__init__(model, lr)
         b1, b2 = betas
@@ -129,6 +184,8 @@ class RMSProp(Optimizer):
     s ← ρ·s + (1 − ρ)·g²
     θ ← θ − lr · g / (√s + ε)
     """
+
+    overflow_slots = ("s",)
 
     def __init__(self, model, lr=1e-2, rho=0.99, eps=1e-8):
         super().__init__(model, lr)

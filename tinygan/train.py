@@ -19,14 +19,19 @@ from dataclasses import dataclass, field
 
 from . import backend
 from .layers.activations import sigmoid
-from .layers.base import frozen
+from .layers.base import NonFiniteInputError, frozen
 from .losses import bce_with_logits, generator_loss
 
 __all__ = ["TrainingDiverged", "History", "update_d", "update_g", "fit"]
 
 
 class TrainingDiverged(FloatingPointError):
-    """A loss became NaN or infinite: training stops instead of plotting NaNs."""
+    """Something became NaN or infinite: training stops instead of plotting NaNs.
+
+    The message names the step and what it was: a loss, a parameter or optimizer
+    state (Adam's v overflows first when gradients explode), or a layer's input in the
+    middle of a step (naming the network and the layer), with a hint for that case.
+    """
 
 
 def _mean_prob(logits):
@@ -55,6 +60,7 @@ def update_d(G, D, x_real, z, opt_D):
     xp = backend.get_array_module(x_fake)
 
     real_logits = D.forward(x_real)
+    _check_logits_shape(real_logits)
     loss_real, d_real = bce_with_logits(real_logits, xp.ones_like(real_logits))
     D.backward(d_real, need_dx=False)  # nothing upstream of the data needs a gradient
 
@@ -89,12 +95,20 @@ def update_g(G, D, z, opt_G, loss="nonsaturating"):
     G.zero_grad()
     x_fake = G.forward(z)
     logits = D.forward(x_fake)
+    _check_logits_shape(logits)
     loss_G, d_logits = generator_loss(logits, loss)
     with frozen(D):
         dx = D.backward(d_logits)
     G.backward(dx, need_dx=False)
     opt_G.step()
     return {"loss_G": loss_G, "D_fake": _mean_prob(logits)}
+
+
+def _check_logits_shape(logits):
+    """D must return one logit per input, (N, 1): a (N, 2) output would train silently."""
+    if logits.ndim != 2 or logits.shape[1] != 1:
+        raise ValueError(f"D returned logits of shape {tuple(logits.shape)}; a GAN "
+                         "discriminator returns one logit per input, shape (N, 1)")
 
 
 @dataclass
@@ -113,16 +127,112 @@ class History:
         np = backend.numpy
         return {k: np.asarray(v, dtype="float64") for k, v in self.__dict__.items()}
 
+    def state_dict(self):
+        """The history as float64 host arrays (checkpoints; exact for Python floats)."""
+        return self.as_arrays()
 
-def _finite(step, what, value):
+    def load_state_dict(self, state):
+        """Replace the history by a saved one (same keys), as lists of Python floats."""
+        if set(state) != set(self.__dict__):
+            raise ValueError(f"History.load_state_dict: saved keys {sorted(state)}, "
+                             f"expected {sorted(self.__dict__)}")
+        for k, v in state.items():
+            getattr(self, k)[:] = [float(x) for x in v]
+        return self
+
+
+def _finite(step, what, value, hint=None):
     """The explicit host copy of one scalar, and the check that stops a diverged run."""
     v = float(value)
     if not math.isfinite(v):
-        raise TrainingDiverged(
-            f"training stopped at step {step}: the {what} is {v}. Lower the learning "
-            "rate, check the data for NaN/inf, or use the non-saturating generator loss."
-        )
+        raise TrainingDiverged(f"training stopped at step {step}: the {what} is {v}. "
+                               + (hint or "Lower the learning rates, or check the data for "
+                                  "NaN/inf."))
     return v
+
+
+def _check_rows(what, batch, m):
+    """fit's first-step check that a sampler returns a batch of m rows."""
+    shape = tuple(getattr(batch, "shape", ()))
+    if not shape or shape[0] != m:
+        raise ValueError(f"fit: {what}({m}) returned shape {shape}; it must return a batch "
+                         f"of {m} rows, shape ({m}, …)")
+
+
+def _layers_with_paths(model, path=""):
+    yield path, model
+    for i, child in enumerate(getattr(model, "layers", ())):
+        yield from _layers_with_paths(child, f"{path}.{i}" if path else str(i))
+
+
+class Watch:
+    """The trainer's view of divergence: what became non-finite, where, and what to try.
+
+    ``nets`` and ``opts`` map short names ("G", "D") to the models and optimizers.
+    Shared by :func:`fit` and :func:`tinygan.gans.wgan.fit_wgan`.
+    """
+
+    def __init__(self, nets, opts, generator_loss=None):
+        self.nets, self.opts, self.generator_loss = nets, opts, generator_loss
+
+    def hint(self):
+        lrs = ", ".join(f"lr_{n} = {o.lr:g}" for n, o in self.opts.items()
+                        if isinstance(getattr(o, "lr", None), float))
+        h = "Lower the learning rates" + (f" ({lrs})" if lrs else "")
+        if self.generator_loss not in (None, "nonsaturating"):
+            h += (f", or train G with the non-saturating loss instead of "
+                  f"{self.generator_loss}")
+        return h + "."
+
+    def loss(self, step, what, value):
+        return _finite(step, what, value, self.hint())
+
+    def state(self, step):
+        """After a step: the optimizer state that overflows silently is still finite.
+
+        When gradients explode, Adam's v (RMSProp's s) overflows to inf first and the
+        updates m/√v become 0 while every parameter stays finite: only this check sees
+        it. A non-finite *parameter* makes the next forward fail, and :meth:`layer`
+        names it then; checking every parameter here would cost a pass per array.
+        """
+        for name, opt in self.opts.items():
+            slots = getattr(opt, "overflow_slots", ())
+            for (_, key), slot, a in (opt.state_arrays(slots) if slots else ()):
+                if not backend.all_finite(a):
+                    raise TrainingDiverged(
+                        f"training stopped at step {step}: {type(opt).__name__}'s {slot} for "
+                        f"{name} parameter {key} became non-finite ({_bad(a)}): the "
+                        f"gradients exploded (their squares overflow {a.dtype}). {self.hint()}")
+
+    def bad_parameters(self):
+        """'D parameter 0.W (3 inf)', … for every non-finite parameter (diagnosis only)."""
+        return [f"{name} parameter {key} ({_bad(p)})" for name, net in self.nets.items()
+                for key, p in net.params.items() if not backend.all_finite(p)]
+
+    def layer(self, step, phase, exc, data=None):
+        """A layer's input became non-finite in the middle of a step: name it."""
+        where = repr(exc.layer) if exc.layer is not None else "a layer"
+        for name, net in self.nets.items():
+            for path, layer in _layers_with_paths(net):
+                if layer is exc.layer and path:
+                    where = f"{name} layer {path}, {layer!r},"
+        bad = self.bad_parameters()
+        if data is not None and not backend.all_finite(data):
+            hint = "The data batch itself holds NaN or inf: check the data (sample_real)."
+        elif bad:
+            hint = f"Non-finite after the last update: {', '.join(bad)}. {self.hint()}"
+        else:
+            hint = "An earlier layer overflowed. " + self.hint()
+        msg = str(exc).split(" received ", 1)[-1]
+        return TrainingDiverged(f"training stopped at step {step} in the {phase}: {where} "
+                                f"received {msg}. {hint}")
+
+
+def _bad(a):
+    xp = backend.get_array_module(a)
+    n_nan, n_inf = int(xp.isnan(a).sum()), int(xp.isinf(a).sum())
+    return ", ".join(s for s in (f"{n_nan} NaN" if n_nan else "", f"{n_inf} inf" if n_inf
+                                 else "") if s)
 
 
 def fit(G, D, sample_real, sample_noise, opt_G, opt_D, num_steps, batch_size, k=1,
@@ -141,14 +251,18 @@ def fit(G, D, sample_real, sample_noise, opt_G, opt_D, num_steps, batch_size, k=
         ``"minimax"`` or ``"maximum_likelihood"`` (``tinygan.losses.GENERATOR_LOSSES``).
     progress : show a progress bar (tqdm).
     callback : called as ``callback(step, history)`` after each step.
+    history : a History to continue (its length numbers the steps): a resumed run.
 
-    Returns the :class:`History`. Raises :class:`TrainingDiverged` naming the step
-    and the loss as soon as a loss is not finite.
+    Returns the :class:`History`. On the first step it checks that the samplers return
+    ``batch_size`` rows (D's (m, 1) output is checked at every step). Raises
+    :class:`TrainingDiverged`, naming the step and what became NaN or inf: a loss, a
+    parameter, an optimizer's state, or a layer's input in the middle of a step.
     """
     if k < 1 or num_steps < 0 or batch_size < 1:
         raise ValueError(f"fit needs k ≥ 1, num_steps ≥ 0, batch_size ≥ 1; got k={k}, "
                          f"num_steps={num_steps}, batch_size={batch_size}")
     history = history if history is not None else History()
+    watch = Watch({"G": G, "D": D}, {"G": opt_G, "D": opt_D}, generator_loss)
     steps = range(num_steps)
     bar = None
     if progress:
@@ -157,19 +271,36 @@ def fit(G, D, sample_real, sample_noise, opt_G, opt_D, num_steps, batch_size, k=
         bar = tqdm(steps, desc="GAN", unit="step", leave=False)
         steps = bar
     start = len(history)
-    for i in steps:
-        step = start + i
-        d_stats = [update_d(G, D, sample_real(batch_size), sample_noise(batch_size), opt_D)
-                   for _ in range(k)]
-        loss_D = sum(_finite(step, "discriminator loss", s["loss_D"]) for s in d_stats) / k
-        g_stats = update_g(G, D, sample_noise(batch_size), opt_G, generator_loss)
-        history.loss_D.append(loss_D)
-        history.loss_G.append(_finite(step, f"generator ({generator_loss}) loss",
-                                      g_stats["loss_G"]))
-        history.D_real.append(sum(float(s["D_real"]) for s in d_stats) / k)
-        history.D_fake.append(sum(float(s["D_fake"]) for s in d_stats) / k)
-        if bar is not None and step % 20 == 0:
-            bar.set_postfix(loss_D=f"{history.loss_D[-1]:.3f}", loss_G=f"{history.loss_G[-1]:.3f}")
-        if callback is not None:
-            callback(step, history)
+    step, phase, x = start, "discriminator step", None
+    try:
+        for i in steps:
+            step = start + i
+            phase = "discriminator step"
+            d_stats = []
+            for _ in range(k):
+                x, z = sample_real(batch_size), sample_noise(batch_size)
+                if i == 0:
+                    _check_rows("sample_real", x, batch_size)
+                    _check_rows("sample_noise", z, batch_size)
+                d_stats.append(update_d(G, D, x, z, opt_D))
+            loss_D = sum(watch.loss(step, "discriminator loss", s["loss_D"])
+                         for s in d_stats) / k
+            phase, x = "generator step", None
+            g_stats = update_g(G, D, sample_noise(batch_size), opt_G, generator_loss)
+            loss_G = watch.loss(step, f"generator ({generator_loss}) loss", g_stats["loss_G"])
+            watch.state(step)
+            history.loss_D.append(loss_D)
+            history.loss_G.append(loss_G)
+            history.D_real.append(sum(float(s["D_real"]) for s in d_stats) / k)
+            history.D_fake.append(sum(float(s["D_fake"]) for s in d_stats) / k)
+            if bar is not None and step % 20 == 0:
+                bar.set_postfix(loss_D=f"{history.loss_D[-1]:.3f}",
+                                loss_G=f"{history.loss_G[-1]:.3f}")
+            if callback is not None:
+                callback(step, history)
+    except NonFiniteInputError as exc:
+        raise watch.layer(step, phase, exc, data=x) from exc
+    finally:
+        if bar is not None:
+            bar.close()
     return history

@@ -14,33 +14,62 @@ give the scale.
 
 Writes to --out: ``samples_step*.png`` during training (the same fixed noise every
 time), ``samples.png``, ``samples_by_class.png`` (a row per predicted digit),
-``losses.png``, ``classes.png``, ``checkpoint.npz`` (every
-parameter and BatchNorm running statistic; ``tinygan.models.dcgan.load_checkpoint``
-restores it) and ``results.json``.
+``losses.png``, ``classes.png``, ``samples.gif`` (the fixed-noise grid over training),
+``interpolation.png`` (linear and spherical paths between latent vectors),
+``checkpoint.npz`` (every parameter and BatchNorm running statistic, the optimizers,
+the random generators and the history: ``tinygan dcgan --resume`` continues from it and
+``tinygan.models.dcgan.load_checkpoint`` loads the networks), ``results.json`` and
+``run.json``. This module is the worked example of a command on the run layer
+(``tinygan/runs.py``).
 """
 
 from __future__ import annotations
 
-import json
 import math
 import os
 import time
 from dataclasses import dataclass, field
 
-from .. import backend
+from .. import backend, runs
 from .. import metrics as M
 from ..data.digits import load_digits, train_test_split
 from ..image_plots import (
+    animate_samples,
+    interpolate_latents,
     plot_class_histograms,
     plot_image_grid,
+    plot_interpolations,
     plot_losses,
     plot_samples_by_class,
-    save_figure,
 )
-from ..models.dcgan import dcgan_optimizers, dcgan_pair, save_checkpoint
+from ..models.dcgan import dcgan_optimizers, dcgan_pair
 from ..train import History, fit
 
 HELP = "DCGAN on the shipped 8×8 digits (or MNIST IDX files, --data), scored by a classifier"
+
+DESCRIPTION = """\
+Trains a DCGAN (transposed convolutions in G, strided convolutions in D, BatchNorm,
+Adam 2e-4 with beta1 = 0.5) on the 1,797 8×8 handwritten digits that ship with
+tinygan, then judges its samples without any pretrained network: a small classifier
+trained on one half of the real digits gives an Inception-style score, a Fréchet
+distance and the class histogram, printed beside the held-out real digits and beside
+uniform noise, so the scale is on the screen.
+
+Time: the default 5,000 steps take about 75 s on one core; --quick (400 steps) takes
+a few seconds. With --data PATH it trains at 28×28 on MNIST or Fashion-MNIST IDX files
+that you downloaded yourself (nothing is ever downloaded).
+
+Writes to --out: sample grids during training (samples_step*.png), samples.png,
+samples_by_class.png, losses.png, classes.png, samples.gif (the same noise over
+training), interpolation.png (linear and spherical paths between latent vectors),
+checkpoint.npz, results.json and run.json.
+
+Notebook: notebooks/03_dcgan_digits.ipynb (derivation:
+derivations/03_transposed_convolution.md)."""
+
+#: Default --checkpoint-every: a few seconds of training between checkpoints.
+CHECKPOINT_EVERY = 500
+ANIMATION = True
 
 np = backend.numpy
 
@@ -49,6 +78,8 @@ np = backend.numpy
 STEPS = 5000
 QUICK_STEPS = 400
 QUICK_STEPS_28 = 30
+#: Fewest images for the judge: its train and test halves need a few of each digit.
+MIN_IMAGES = 20
 
 
 @dataclass
@@ -97,12 +128,23 @@ def load_data(data=None, limit=None):
     if data is None:
         x, y = load_digits(scale="tanh")
         return x, backend.to_numpy(y), "digits 8×8"
-    from ..data.idx import load_mnist
+    from ..data.idx import IDXError, load_mnist
 
-    x, y = load_mnist(data, split="train", scale="tanh", limit=limit)
-    if x.shape[2] != x.shape[3] or x.shape[2] % 4:
-        raise ValueError(f"--data: images of {x.shape[2]}×{x.shape[3]} pixels; the DCGAN here "
-                         "needs square images with a side divisible by 4 (28×28 MNIST)")
+    try:
+        x, y = load_mnist(data, split="train", scale="tanh", limit=limit)
+    except (IDXError, OSError, EOFError) as exc:  # a bad path, a truncated or garbage file
+        raise runs.UsageError(f"--data {data}: {exc}") from exc
+    if x.shape[2] != x.shape[3] or x.shape[2] % 4 or x.shape[2] < 8:
+        raise runs.UsageError(f"--data {data}: images of {x.shape[2]}×{x.shape[3]} pixels; "
+                              "the DCGAN here needs square images of at least 8×8 with a side "
+                              "divisible by 4 (28×28 MNIST)")
+    if y is None:
+        raise runs.UsageError(f"--data {data}: the labels file (train-labels-idx1-ubyte[.gz]) "
+                              "is needed next to the images for the classifier that scores "
+                              "the samples")
+    if x.shape[0] < MIN_IMAGES:
+        raise runs.UsageError(f"--data {data}: {x.shape[0]} images; the classifier that scores "
+                              f"the samples needs at least {MIN_IMAGES} (check --limit)")
     return backend.asarray(x), y, f"IDX {os.path.basename(os.path.normpath(data))} " \
                                   f"{x.shape[2]}×{x.shape[3]}"
 
@@ -119,8 +161,8 @@ def _sample(G, z):
 
 
 def train(num_steps=STEPS, batch_size=64, seed=0, data=None, limit=None, eval_size=None,
-          progress=False, sample_every=None, on_snapshot=None):
-    """Train a classifier, then the DCGAN, then score everything. Returns a DCGANResult.
+          progress=False, sample_every=None, on_snapshot=None, run=None):
+    """Train the DCGAN, then the classifier that judges it, then score. Returns a DCGANResult.
 
     Parameters
     ----------
@@ -128,29 +170,18 @@ def train(num_steps=STEPS, batch_size=64, seed=0, data=None, limit=None, eval_si
     data : None for the shipped digits, or a path to MNIST-style IDX files (28×28).
     limit : use only the first ``limit`` IDX images (quick runs on MNIST).
     eval_size : images per scored set (default: the held-out half, at most 2000).
-    sample_every : keep G's samples of a fixed noise batch every this many steps.
+    sample_every : keep G's samples of a fixed noise batch every this many steps
+        (default: 20 snapshots over the run, the frames of ``samples.gif``).
     on_snapshot : called as ``on_snapshot(step, host_images)`` for each kept snapshot.
+    run : a :class:`tinygan.runs.Run`: checkpoints, ``--resume``, Ctrl-C at step
+        boundaries. None (a notebook): none of those.
     """
     t0 = time.time()
+    run = run or runs.NullRun()
     x, y, data_name = load_data(data, limit)
     image_size = int(x.shape[2])
 
-    # 1. The judge: a classifier trained on one half of the real images.
-    if y is None:
-        raise FileNotFoundError("--data: the labels file (train-labels-idx1-ubyte[.gz]) is "
-                                "needed next to the images for the classifier that scores "
-                                "the samples")
-    tr, te = train_test_split(y, seed=seed)  # host indices
-    tr = tr[:10000]  # enough to judge; keeps the classifier's training short on MNIST
-    n_eval = eval_size or min(len(te), 2000)
-    te = te[:n_eval]
-    x_tr, x_te = x[backend.asarray(tr)], x[backend.asarray(te)]
-    epochs = int(min(60, max(3, 54000 // len(tr))))
-    clf = M.train_digit_classifier(x_tr, y[tr], seed=seed, num_epochs=epochs)
-    accuracy = clf.accuracy(x_te, y[te])
-    ref = M.gaussian_stats(clf.features_and_probs(x_tr)[0])
-
-    # 2. The GAN, trained on all the images (the classifier only judges).
+    # 1. The GAN, trained on all the images.
     G, D, config = dcgan_pair(image_size, seed=seed)
     config.update(batch_size=batch_size, seed=seed, lr=2e-4, beta1=0.5, k=1,
                   generator_loss="nonsaturating")
@@ -167,7 +198,12 @@ def train(num_steps=STEPS, batch_size=64, seed=0, data=None, limit=None, eval_si
         return gen.standard_normal((m, latent), dtype=f32)
 
     z_fixed = backend.rng(seed + 2).standard_normal((100, latent), dtype=f32)
-    snapshots = {}
+    history, snapshots = History(), {}
+    # Everything a resume needs: a checkpoint holds exactly these (tinygan.runs).
+    parts = {"model": {k: config[k] for k in ("image_size", "latent_dim", "width", "dtype")},
+             "extra": {"data": data_name}, "G": G, "D": D, "opt_G": opt_G, "opt_D": opt_D,
+             "rng": gen, "history": history, "snapshots": snapshots}
+    start = run.restore(parts)
 
     def snapshot(step):
         imgs = backend.to_numpy(_sample(G, z_fixed))
@@ -175,17 +211,30 @@ def train(num_steps=STEPS, batch_size=64, seed=0, data=None, limit=None, eval_si
         if on_snapshot is not None:
             on_snapshot(step, imgs)
 
-    every = sample_every or max(1, num_steps // 5)
-    snapshot(0)
+    every = sample_every or max(1, num_steps // 20)
+    if start == 0:
+        snapshot(0)
+    with run.loop(num_steps, state=parts, start=start) as tick:
+        def callback(step, history):
+            if (step + 1) % every == 0 or step + 1 == num_steps:
+                snapshot(step + 1)
+            tick(step + 1)  # a step boundary: checkpoint, Ctrl-C
 
-    def callback(step, history):
-        if (step + 1) % every == 0 or step + 1 == num_steps:
-            snapshot(step + 1)
-
-    history = fit(G, D, sample_real, sample_noise, opt_G, opt_D, num_steps, batch_size,
-                  progress=progress, callback=callback)
+        fit(G, D, sample_real, sample_noise, opt_G, opt_D, num_steps - start, batch_size,
+            progress=progress, callback=callback, history=history)
     G.eval()
     D.eval()
+
+    # 2. The judge: a classifier trained on one half of the real images.
+    tr, te = train_test_split(y, seed=seed)  # host indices
+    tr = tr[:10000]  # enough to judge; keeps the classifier's training short on MNIST
+    n_eval = eval_size or min(len(te), 2000)
+    te = te[:n_eval]
+    x_tr, x_te = x[backend.asarray(tr)], x[backend.asarray(te)]
+    epochs = int(min(60, max(3, 54000 // len(tr))))
+    clf = M.train_digit_classifier(x_tr, y[tr], seed=seed, num_epochs=epochs)
+    accuracy = clf.accuracy(x_te, y[te])
+    ref = M.gaussian_stats(clf.features_and_probs(x_tr)[0])
 
     # 3. Scores of three sets of the same size.
     fake = _sample(G, backend.rng(seed + 3).standard_normal((n_eval, latent), dtype=f32))
@@ -197,59 +246,87 @@ def train(num_steps=STEPS, batch_size=64, seed=0, data=None, limit=None, eval_si
                        backend.to_numpy(fake), snapshots, data_name)
 
 
+def interpolations(G, latent_dim, seed, num_paths=4, num=10, dtype="float32"):
+    """G's images along linear and spherical paths between pairs of latent vectors.
+
+    Returns ``{label: host images (num_paths, num, 1, S, S)}`` for
+    :func:`tinygan.image_plots.plot_interpolations`.
+    """
+    gen = backend.rng(seed)
+    z0 = backend.to_numpy(gen.standard_normal((num_paths, latent_dim)))
+    z1 = backend.to_numpy(gen.standard_normal((num_paths, latent_dim)))
+    out = {}
+    for kind in ("linear", "spherical"):
+        z = interpolate_latents(z0, z1, num, kind).reshape(num_paths * num, latent_dim)
+        imgs = backend.to_numpy(_sample(G, backend.asarray(z, dtype)))
+        out[f"{kind} interpolation"] = imgs.reshape((num_paths, num) + imgs.shape[1:])
+    return out
+
+
 def add_arguments(parser):
-    parser.add_argument("--steps", type=int, default=None,
-                        help=f"generator steps (default {STEPS}; --quick: {QUICK_STEPS}, "
+    parser.add_argument("--steps", type=runs.positive_int, default=None,
+                        help=f"generator steps (default: {STEPS}; --quick: {QUICK_STEPS}, "
                              f"or {QUICK_STEPS_28} with --data)")
-    parser.add_argument("--batch-size", type=int, default=64, help="minibatch size (default 64)")
-    parser.add_argument("--data", default=None,
-                        help="folder with MNIST/Fashion-MNIST IDX files (train-images-idx3-ubyte"
-                             "[.gz], train-labels-idx1-ubyte[.gz]) or an images file: trains "
-                             "at 28×28 instead of on the shipped 8×8 digits")
-    parser.add_argument("--limit", type=int, default=None,
+    parser.add_argument("--batch-size", type=runs.int_at_least(2, "BatchNorm needs a batch"),
+                        default=64, help="minibatch size (default: 64)")
+    parser.add_argument("--data", default=None, metavar="PATH",
+                        help="a folder with MNIST/Fashion-MNIST IDX files (train-images-idx3-"
+                             "ubyte[.gz] and train-labels-idx1-ubyte[.gz]) or the images file: "
+                             "trains at 28×28 instead of on the shipped 8×8 digits (default: "
+                             "the shipped digits)")
+    parser.add_argument("--limit", type=runs.int_at_least(MIN_IMAGES, "the classifier needs "
+                                                          "a few images of each digit"),
+                        default=None, metavar="N",
                         help="use only the first N IDX images (default: all; --quick: 2000)")
-    parser.add_argument("--quick", action="store_true", help="a few seconds: few steps")
-    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--quick", action="store_true",
+                        help=f"a few seconds: {QUICK_STEPS} steps ({QUICK_STEPS_28} with --data)")
+    parser.add_argument("--seed", type=runs.seed, default=0,
+                        help="seed of the networks, the batches and the scores (default: 0)")
 
 
-def main(args):
+def check_args(args):
+    if args.limit is not None and args.data is None:
+        raise runs.UsageError("--limit applies to --data (IDX files) only; the shipped digits "
+                              "are always used whole")
+
+
+def main(args, run):
     quick_steps = QUICK_STEPS_28 if args.data else QUICK_STEPS
     steps = args.steps if args.steps is not None else (quick_steps if args.quick else STEPS)
     limit = args.limit if args.limit is not None else (2000 if args.quick and args.data else None)
-    os.makedirs(args.out, exist_ok=True)
+    png_every = max(1, steps // 5)
 
-    def on_snapshot(step, imgs):
-        save_figure(plot_image_grid(imgs, nrow=10, title=f"G(z) after {step} steps"),
-                    os.path.join(args.out, f"samples_step{step:05d}.png"))
+    def on_snapshot(step, imgs):  # five PNGs; every snapshot is a frame of samples.gif
+        if step % png_every == 0 or step == steps:
+            run.save_figure(plot_image_grid(imgs, nrow=10, title=f"G(z) after {step} steps"),
+                            f"samples_step{step:05d}.png", dpi=120, bbox_inches="tight")
 
-    from ..data.idx import IDXError
-
-    try:
-        result = train(steps, batch_size=args.batch_size, seed=args.seed, data=args.data,
-                       limit=limit, progress=not args.no_progress, on_snapshot=on_snapshot)
-    except (IDXError, FileNotFoundError) as exc:  # a bad --data path or file: no traceback
-        print(f"tinygan dcgan: {exc}")
-        return 2
+    result = train(steps, batch_size=args.batch_size, seed=args.seed, data=args.data,
+                   limit=limit, progress=not args.no_progress, on_snapshot=on_snapshot, run=run)
     print(f"DCGAN on {result.data_name}: {steps} steps of batch {args.batch_size} in "
           f"{result.seconds:.0f} s (seed {args.seed})")
     print(result.table())
 
+    tight = {"dpi": 120, "bbox_inches": "tight"}
     last = max(result.snapshots)
-    save_figure(plot_image_grid(result.snapshots[last], nrow=10,
-                                title=f"DCGAN samples after {last} steps"),
-                os.path.join(args.out, "samples.png"))
-    save_figure(plot_samples_by_class(result.samples, result.classifier.predict(result.samples)),
-                os.path.join(args.out, "samples_by_class.png"))
-    save_figure(plot_losses(result.history, title=f"DCGAN on {result.data_name}",
-                            smooth=max(1, min(50, steps // 20))),
-                os.path.join(args.out, "losses.png"))
-    save_figure(plot_class_histograms({k: v["histogram"] for k, v in result.scores.items()}),
-                os.path.join(args.out, "classes.png"))
-    save_checkpoint(os.path.join(args.out, "checkpoint.npz"), result.G, result.D, result.config,
-                    extra={"steps": steps, "data": result.data_name})
-    with open(os.path.join(args.out, "results.json"), "w") as f:
-        json.dump(result.to_json(), f, indent=1)
-    print(f"figures, checkpoint.npz and results.json in {args.out}")
+    run.save_figure(plot_image_grid(result.snapshots[last], nrow=10,
+                                    title=f"DCGAN samples after {last} steps"),
+                    "samples.png", **tight)
+    run.save_figure(plot_samples_by_class(result.samples,
+                                          result.classifier.predict(result.samples)),
+                    "samples_by_class.png", **tight)
+    run.save_figure(plot_losses(result.history, title=f"DCGAN on {result.data_name}",
+                                smooth=max(1, min(50, steps // 20))), "losses.png", **tight)
+    run.save_figure(plot_class_histograms({k: v["histogram"] for k, v in result.scores.items()}),
+                    "classes.png", **tight)
+    paths = interpolations(result.G, result.config["latent_dim"], args.seed + 5,
+                           dtype=result.config["dtype"])
+    run.save_figure(plot_interpolations(paths, title=f"G along latent paths after {steps} "
+                                        "steps"), "interpolation.png", **tight)
+    if not args.no_animation:
+        run.save_animation("samples.gif", *animate_samples(result.snapshots, size=2.6), fps=4)
+    run.save_json("results.json", result.to_json())
+    print(f"figures, checkpoint.npz and results.json in {run.out}")
     ok = all(math.isfinite(v) for v in (result.scores["dcgan"]["inception_score"],
                                         result.scores["dcgan"]["fid"]))
     return 0 if ok else 1

@@ -20,10 +20,10 @@ from __future__ import annotations
 
 from .. import backend
 from ..layers.activations import LeakyReLU
-from ..layers.base import frozen
+from ..layers.base import NonFiniteInputError, frozen
 from ..layers.dense import Dense
 from ..losses import _check_logits
-from ..train import History, _finite
+from ..train import History, Watch, _check_rows
 
 __all__ = [
     "critic_loss", "generator_loss_wasserstein", "clip_weights", "interpolate",
@@ -248,13 +248,15 @@ def update_generator(G, C, z, opt_G):
 
 def fit_wgan(G, C, sample_real, sample_noise, opt_G, opt_C, num_steps, batch_size,
              n_critic=5, clip=None, gp_lambda=None, seed=0, progress=False, callback=None,
-             history=None):
+             history=None, rng=None):
     """Train a WGAN (``clip=c``) or a WGAN-GP (``gp_lambda=λ``): n_critic critic steps per G step.
 
     The returned :class:`tinygan.train.History` stores the critic loss in ``loss_D``,
     G's loss in ``loss_G`` and the mean critic scores of real and fake batches in
-    ``D_real``/``D_fake`` (scores, not probabilities). Raises
-    :class:`tinygan.train.TrainingDiverged` on a non-finite loss.
+    ``D_real``/``D_fake`` (scores, not probabilities). ``rng`` draws the penalty's ε
+    (default ``backend.rng(seed)``; pass your own to checkpoint it). ``history``
+    continues a run. Raises :class:`tinygan.train.TrainingDiverged` naming the step and
+    what became non-finite (a loss, optimizer state, a layer's input), as ``fit`` does.
     """
     if n_critic < 1 or num_steps < 0 or batch_size < 1:
         raise ValueError(f"fit_wgan needs n_critic ≥ 1, num_steps ≥ 0, batch_size ≥ 1; got "
@@ -262,25 +264,43 @@ def fit_wgan(G, C, sample_real, sample_noise, opt_G, opt_C, num_steps, batch_siz
     if (clip is None) == (gp_lambda is None):
         raise ValueError("fit_wgan: give exactly one of clip (WGAN) or gp_lambda (WGAN-GP)")
     history = history if history is not None else History()
-    gen = backend.rng(seed)
+    gen = rng if rng is not None else backend.rng(seed)
+    watch = Watch({"G": G, "critic": C}, {"G": opt_G, "critic": opt_C})
     steps = range(num_steps)
+    bar = None
     if progress:
         from tqdm.auto import tqdm
 
-        steps = tqdm(steps, desc="WGAN-GP" if gp_lambda else "WGAN", unit="step", leave=False)
+        bar = tqdm(steps, desc="WGAN-GP" if gp_lambda else "WGAN", unit="step", leave=False)
+        steps = bar
     start = len(history)
-    for i in steps:
-        step = start + i
-        stats = [update_critic(G, C, sample_real(batch_size), sample_noise(batch_size), opt_C,
-                               clip=clip, gp_lambda=gp_lambda, rng=gen)
-                 for _ in range(n_critic)]
-        history.loss_D.append(sum(_finite(step, "critic loss", s["loss_C"]) for s in stats)
-                              / n_critic)
-        g = update_generator(G, C, sample_noise(batch_size), opt_G)
-        history.loss_G.append(_finite(step, "Wasserstein generator loss", g["loss_G"]))
-        history.D_real.append(sum(float(s["real"]) for s in stats) / n_critic)
-        history.D_fake.append(sum(float(s["fake"]) for s in stats) / n_critic)
-        if callback is not None:
-            callback(step, history)
+    step, phase, x = start, "critic step", None
+    try:
+        for i in steps:
+            step = start + i
+            phase = "critic step"
+            stats = []
+            for _ in range(n_critic):
+                x, z = sample_real(batch_size), sample_noise(batch_size)
+                if i == 0:
+                    _check_rows("sample_real", x, batch_size)
+                    _check_rows("sample_noise", z, batch_size)
+                stats.append(update_critic(G, C, x, z, opt_C, clip=clip, gp_lambda=gp_lambda,
+                                           rng=gen))
+            loss_C = sum(watch.loss(step, "critic loss", s["loss_C"]) for s in stats) / n_critic
+            phase, x = "generator step", None
+            g = update_generator(G, C, sample_noise(batch_size), opt_G)
+            loss_G = watch.loss(step, "Wasserstein generator loss", g["loss_G"])
+            watch.state(step)
+            history.loss_D.append(loss_C)
+            history.loss_G.append(loss_G)
+            history.D_real.append(sum(float(s["real"]) for s in stats) / n_critic)
+            history.D_fake.append(sum(float(s["fake"]) for s in stats) / n_critic)
+            if callback is not None:
+                callback(step, history)
+    except NonFiniteInputError as exc:
+        raise watch.layer(step, phase, exc, data=x) from exc
+    finally:
+        if bar is not None:
+            bar.close()
     return history
-

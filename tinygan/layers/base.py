@@ -23,8 +23,19 @@ class LayerInputError(ValueError):
     """Bad input to a layer: wrong shape, dtype, or non-finite values."""
 
 
+class NonFiniteInputError(LayerInputError):
+    """A layer received NaN or inf: ``layer`` is the layer (the trainer names it)."""
+
+    def __init__(self, message, layer=None):
+        super().__init__(message)
+        self.layer = layer
+
+
 class Layer:
     """Base class: parameter bookkeeping, the one-slot cache, and input checks."""
+
+    #: names of the attributes that are state but not parameters (see state_dict)
+    buffers: tuple = ()
 
     def __init__(self):
         self.params: dict = {}
@@ -78,6 +89,40 @@ class Layer:
     def num_params(self) -> int:
         return int(sum(p.size for p in self.params.values()))
 
+    # -- state, for checkpoints ------------------------------------------------------
+    def state_dict(self):
+        """Host copies of every parameter and buffer: ``{"W": array, "running_mean": …}``."""
+        state = {k: backend.to_numpy(v).copy() for k, v in self.params.items()}
+        for name in self.buffers:
+            state[name] = backend.to_numpy(getattr(self, name)).copy()
+        return state
+
+    def load_state_dict(self, state):
+        """Copy ``state`` (from :meth:`state_dict`) into this layer, checking every entry.
+
+        Parameters are written in place (optimizers and shared views keep pointing at
+        them); buffers are replaced by copies on the layer's backend.
+        """
+        expected = list(self.params) + list(self.buffers)
+        if set(state) != set(expected):
+            missing = sorted(set(expected) - set(state))
+            extra = sorted(set(state) - set(expected))
+            raise ValueError(f"{self!r}: the saved state does not match this layer "
+                             f"(missing {missing}, unexpected {extra})")
+        for name in expected:
+            target = self.params[name] if name in self.params else getattr(self, name)
+            value = state[name]
+            if tuple(value.shape) != tuple(target.shape) or value.dtype != target.dtype:
+                raise ValueError(f"{self!r}: the saved {name!r} has shape {tuple(value.shape)} "
+                                 f"and dtype {value.dtype}, this layer's has shape "
+                                 f"{tuple(target.shape)} and dtype {target.dtype}")
+            xp = backend.get_array_module(target)
+            if name in self.params:
+                target[...] = xp.asarray(value)
+            else:
+                setattr(self, name, xp.array(value, dtype=target.dtype))
+        return self
+
     # -- helpers for subclasses -------------------------------------------------
     def _pop_cache(self):
         """Take the cache left by ``forward``; raise if there is none."""
@@ -125,9 +170,9 @@ class Layer:
                     )
         if backend.checks_enabled() and not backend.all_finite(x):
             bad = int((~backend.get_array_module(x).isfinite(x)).sum())
-            raise LayerInputError(
+            raise NonFiniteInputError(
                 f"{self!r} received {bad} non-finite value(s) (NaN or inf) in its input "
-                f"of shape {tuple(x.shape)}"
+                f"of shape {tuple(x.shape)}", layer=self
             )
 
     def _check_dout(self, dout, like_shape, like_dtype=None):
@@ -173,3 +218,36 @@ def frozen(model):
 def _fmt_shape(shape):
     return "(" + ", ".join("N" if s is None and i == 0 else ("*" if s is None else str(s))
                            for i, s in enumerate(shape)) + ")"
+
+
+# -- constructor checks, shared by the layers ------------------------------------------
+def check_size(layer, name, value, minimum=1):
+    """``value`` as an int ≥ ``minimum``, or one clear error naming the layer and argument."""
+    import numbers
+
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral):
+        raise TypeError(f"{layer} needs an integer {name}, got {value!r}")
+    if value < minimum:
+        raise ValueError(f"{layer} needs {name} ≥ {minimum}, got {value}")
+    return int(value)
+
+
+def check_dtype(layer, dtype):
+    """The name of a floating-point dtype (float32, float64, …), or one clear error."""
+    try:
+        dt = backend.numpy.dtype(dtype)
+    except TypeError:
+        raise TypeError(f"{layer} needs a floating-point dtype such as 'float32', got "
+                        f"{dtype!r}") from None
+    if dt.kind != "f":
+        raise TypeError(f"{layer} needs a floating-point dtype such as 'float32' (gradients "
+                        f"are real numbers), got {dt.name}")
+    return dt.name
+
+
+def check_rng(layer, rng):
+    """``rng`` unchanged if it is a random Generator (or None), else one clear error."""
+    if rng is not None and not backend.is_rng(rng):
+        raise TypeError(f"{layer} needs rng to be a random Generator "
+                        f"(tinygan.backend.rng(seed)), got {type(rng).__name__} {rng!r}")
+    return rng

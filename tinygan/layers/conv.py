@@ -30,7 +30,7 @@ import math
 import numbers
 
 from .. import backend
-from .base import Layer
+from .base import Layer, check_dtype, check_rng
 
 __all__ = ["Conv2d", "ConvTranspose2d", "conv_output_size", "conv_transpose_output_size",
            "im2col", "col2im"]
@@ -145,6 +145,8 @@ class _ConvBase(Layer):
         self.kernel_size = _positive_int(name, "kernel_size", kernel_size)
         self.stride = _positive_int(name, "stride", stride)
         self.padding = _positive_int(name, "padding", padding, minimum=0)
+        dtype = check_dtype(name, dtype)
+        check_rng(name, rng)
         C_in, C_out, K, S = self.in_channels, self.out_channels, self.kernel_size, self.stride
         # PyTorch's layouts; fan_in = inputs feeding one output pixel (on average for ConvT)
         weight_shape = (C_in, C_out, K, K) if transposed else (C_out, C_in, K, K)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import math
 
 from .. import backend
-from .base import Layer
+from .base import Layer, check_dtype, check_rng, check_size
 
 
 class Dense(Layer):
@@ -44,9 +44,10 @@ class Dense(Layer):
     def __init__(self, in_features, out_features, rng=None, init="glorot", bias=True,
                  dtype="float32"):
         super().__init__()
-        if in_features < 1 or out_features < 1:
-            raise ValueError(f"Dense needs positive sizes, got {in_features}→{out_features}")
-        self.in_features, self.out_features = int(in_features), int(out_features)
+        self.in_features = check_size("Dense", "in_features", in_features)
+        self.out_features = check_size("Dense", "out_features", out_features)
+        dtype = check_dtype("Dense", dtype)
+        check_rng("Dense", rng)
         xp = backend.xp()
         shape = (self.in_features, self.out_features)
         if init == "zeros":

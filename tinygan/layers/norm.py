@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from .. import backend
-from .base import Layer, LayerInputError
+from .base import Layer, LayerInputError, check_dtype
 
 
 class BatchNorm(Layer):
@@ -54,8 +54,11 @@ class BatchNorm(Layer):
     Derivation: derivations/03_transposed_convolution.md#batchnorm
     """
 
+    buffers = ("running_mean", "running_var")
+
     def __init__(self, num_features, eps=1e-5, momentum=0.1, dtype="float32"):
         super().__init__()
+        dtype = check_dtype("BatchNorm", dtype)
         if isinstance(num_features, bool) or not isinstance(num_features, int) or \
                 num_features < 1:
             raise ValueError(f"BatchNorm needs a positive integer num_features, got "

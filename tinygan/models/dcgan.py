@@ -27,13 +27,13 @@ At 28×28 with w = 64 and latent_dim = 100 this is the network of
 ``benchmarks/bench_steps.py``. D returns *logits* (the losses take logits).
 
 Checkpoints (:func:`save_checkpoint`, :func:`load_checkpoint`) store every parameter
-and BatchNorm's running statistics in one ``.npz``, with the architecture arguments,
-so that a loader can rebuild the networks and restore them exactly.
+and BatchNorm's running statistics (``state_dict()``) in one ``.npz``, with the
+architecture arguments, so that a loader can rebuild the networks and restore them
+exactly; ``tinygan dcgan``'s resumable checkpoints add the optimizers, the random
+generators and the history (``tinygan.runs``).
 """
 
 from __future__ import annotations
-
-import json
 
 from .. import backend
 from ..layers import (
@@ -123,54 +123,47 @@ def dcgan_optimizers(G, D, lr=2e-4, beta1=0.5):
 
 
 # -- checkpoints ---------------------------------------------------------------------------
-_BUFFERS = ("running_mean", "running_var")
-
 
 def model_state(model):
     """Host copies of every parameter (``"0.W"``) and BatchNorm buffer (``"2.running_mean"``)."""
-    state = {k: backend.to_numpy(v).copy() for k, v in model.params.items()}
-    for i, layer in enumerate(model.layers):
-        for name in _BUFFERS:
-            if hasattr(layer, name):
-                state[f"{i}.{name}"] = backend.to_numpy(getattr(layer, name)).copy()
-    return state
+    return model.state_dict()
 
 
 def load_model_state(model, state):
     """Copy ``state`` (from :func:`model_state`) into ``model`` in place, checking every key."""
-    expected = set(model_state(model))
-    if set(state) != expected:
-        missing, extra = sorted(expected - set(state)), sorted(set(state) - expected)
-        raise ValueError(f"checkpoint does not match {model!r}: missing {missing}, "
-                         f"unexpected {extra}")
-    params = model.params
-    for key, value in state.items():
-        i, name = key.split(".", 1)
-        target = params[key] if key in params else getattr(model.layers[int(i)], name)
-        if tuple(target.shape) != tuple(value.shape):
-            raise ValueError(f"checkpoint {key}: shape {value.shape}, model has {target.shape}")
-        target[...] = backend.asarray(value, dtype=target.dtype)
-    return model
+    return model.load_state_dict(state)
 
 
 def save_checkpoint(path, G, D, config, extra=None):
-    """Save G, D (parameters and BatchNorm running statistics) and ``config`` to one .npz."""
-    arrays = {f"G/{k}": v for k, v in model_state(G).items()}
-    arrays.update({f"D/{k}": v for k, v in model_state(D).items()})
-    meta = {"config": config, "extra": extra or {}}
-    backend.numpy.savez_compressed(path, __meta__=backend.numpy.array(json.dumps(meta)),
-                                   **arrays)
-    return path
+    """Save G, D (parameters and BatchNorm running statistics) and ``config`` to one .npz.
+
+    The file is a state tree of :func:`tinygan.runs.save_state` with ``model`` (the
+    architecture arguments), ``G`` and ``D``, written atomically; the checkpoints of
+    ``tinygan dcgan`` have the same entries (plus optimizers, generators and history),
+    so :func:`load_checkpoint` reads both.
+    """
+    from ..runs import save_state
+
+    return save_state(path, {"model": dict(config), "extra": dict(extra or {}), "G": G, "D": D})
 
 
 def load_checkpoint(path):
-    """Rebuild (G, D, config, extra) from :func:`save_checkpoint`'s file; both in eval mode."""
-    with backend.numpy.load(path) as f:
-        meta = json.loads(str(f["__meta__"]))
-        arrays = {k: f[k] for k in f.files if k != "__meta__"}
-    config = meta["config"]
+    """Rebuild (G, D, config, extra) from :func:`save_checkpoint`'s file; both in eval mode.
+
+    Also reads the ``checkpoint.npz`` of a ``tinygan dcgan`` run (``extra`` then holds
+    the step it was written at and the data's name).
+    """
+    from ..runs import CheckpointError, load_state
+
+    tree, meta = load_state(path)
+    if "model" not in tree or "G" not in tree or "D" not in tree:
+        raise CheckpointError(f"{path} holds no DCGAN (no 'model', 'G' and 'D' entries)")
+    config = tree["model"]
     G, D, _ = dcgan_pair(config["image_size"], config["latent_dim"], config["width"], seed=0,
                          dtype=config["dtype"])
-    load_model_state(G, {k[2:]: v for k, v in arrays.items() if k.startswith("G/")})
-    load_model_state(D, {k[2:]: v for k, v in arrays.items() if k.startswith("D/")})
-    return G.eval(), D.eval(), config, meta["extra"]
+    G.load_state_dict(tree["G"])
+    D.load_state_dict(tree["D"])
+    extra = dict(tree.get("extra", {}))
+    if "step" in meta:
+        extra.setdefault("step", meta["step"])
+    return G.eval(), D.eval(), config, extra

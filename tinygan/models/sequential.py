@@ -102,3 +102,25 @@ class Sequential(Layer):
         for layer in self.layers:
             layer.astype(dtype)
         return self
+
+    def state_dict(self):
+        """Every layer's state under its index: ``{"0.W": …, "2.running_mean": …}``."""
+        return {f"{i}.{k}": v for i, layer in enumerate(self.layers)
+                for k, v in layer.state_dict().items()}
+
+    def load_state_dict(self, state):
+        """Split ``state`` by layer index and load each part, checking every key."""
+        parts = {i: {} for i in range(len(self.layers))}
+        unexpected = []
+        for key, value in state.items():
+            head, _, rest = key.partition(".")
+            if head.isdigit() and int(head) in parts and rest:
+                parts[int(head)][rest] = value
+            else:
+                unexpected.append(key)
+        if unexpected:
+            raise ValueError(f"{self!r}: the saved state has keys that match no layer: "
+                             f"{sorted(unexpected)}")
+        for i, layer in enumerate(self.layers):
+            layer.load_state_dict(parts[i])
+        return self

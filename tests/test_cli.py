@@ -1,0 +1,206 @@
+"""The command line: every error a user can cause is one line and exit 2, before any training.
+
+Each case below was a traceback, or a run that trained and then failed, or nonsense
+that exited 0 (issue "Runs a learner can trust").
+"""
+
+import gzip
+import json
+import os
+import shutil
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+from tinygan import backend, cli
+
+ENV = dict(os.environ, OPENBLAS_NUM_THREADS="1", MPLBACKEND="Agg")
+
+
+def _one_line_error(capsys, command, rc, match):
+    out, err = capsys.readouterr()
+    assert rc == 2, (out, err)
+    assert "Traceback" not in err and "Traceback" not in out
+    lines = err.strip().splitlines()
+    assert lines[-1].startswith(f"tinygan {command}: error: "), err
+    assert match in lines[-1], err
+    return lines
+
+
+# (argv, what the one line says): nothing is trained for any of them
+BAD_FLAGS = [
+    (["dcgan", "--steps", "-5"], "argument --steps: expected a positive integer, got -5"),
+    (["dcgan", "--steps", "0"], "argument --steps: expected a positive integer, got 0"),
+    (["dcgan", "--steps", "many"], "argument --steps: expected an integer, got 'many'"),
+    (["dcgan", "--batch-size", "0"], "argument --batch-size: expected an integer ≥ 2"),
+    (["dcgan", "--batch-size", "1"], "(BatchNorm needs a batch), got 1"),
+    (["dcgan", "--limit", "0"], "argument --limit: expected an integer ≥ 20"),
+    (["dcgan", "--limit", "5"], "argument --limit: expected an integer ≥ 20"),
+    (["dcgan", "--limit", "-1"], "argument --limit: expected an integer ≥ 20"),
+    (["dcgan", "--limit", "100"], "--limit applies to --data (IDX files) only"),
+    (["dcgan", "--seed", "-1"], "argument --seed: expected a seed between 0 and 2**32 - 1"),
+    (["dcgan", "--checkpoint-every", "0"], "argument --checkpoint-every: expected a positive"),
+    (["dcgan", "--threads", "0"], "argument --threads: expected a positive integer, got 0"),
+    (["dcgan", "--resume", "--overwrite"], "--resume and --overwrite exclude each other"),
+]
+
+
+@pytest.mark.parametrize("argv, match", BAD_FLAGS, ids=[" ".join(a) for a, _ in BAD_FLAGS])
+def test_bad_flags_are_one_line_and_exit_2(argv, match, tmp_path, capsys):
+    out = tmp_path / "run"
+    rc = cli.main(argv + ["--out", str(out), "--no-progress"])
+    _one_line_error(capsys, argv[0], rc, match)
+    assert not out.exists() or os.listdir(out) == [] or not (out / "checkpoint.npz").exists()
+
+
+def test_an_unknown_flag_prints_the_sub_commands_usage(capsys):
+    rc = cli.main(["dcgan", "--stesp", "10"])
+    lines = _one_line_error(capsys, "dcgan", rc, "unrecognized arguments: --stesp 10")
+    assert lines[0].startswith("usage: tinygan dcgan ")
+    assert cli.main(["nonsense"]) == 2
+    assert "invalid choice: 'nonsense'" in capsys.readouterr().err
+
+
+def test_version(capsys):
+    import tinygan
+
+    assert cli.main(["--version"]) == 0
+    assert capsys.readouterr().out.startswith(f"tinygan {tinygan.__version__} (NumPy ")
+
+
+@pytest.mark.skipif(backend.cupy_available(), reason="only meaningful where CuPy cannot load")
+def test_backend_cupy_without_cupy_is_one_line(tmp_path, capsys):
+    rc = cli.main(["dcgan", "--backend", "cupy", "--out", str(tmp_path / "x")])
+    _one_line_error(capsys, "dcgan", rc, "CuPy cannot be used here")
+    assert not (tmp_path / "x").exists()  # refused before the folder was made
+    assert backend.name() == "numpy"
+
+
+def test_bad_backend_variable_is_one_line(tmp_path):
+    env = dict(ENV, TINYGAN_BACKEND="foo")
+    res = subprocess.run([sys.executable, "-m", "tinygan", "toy2x2", "--out",
+                          str(tmp_path / "x")], env=env, capture_output=True, text=True)
+    assert res.returncode == 2 and "Traceback" not in res.stderr
+    assert res.stderr == ("tinygan toy2x2: error: TINYGAN_BACKEND=foo: unknown tinygan backend "
+                          "'foo'; expected one of ('numpy', 'cupy')\n")
+
+
+def test_out_is_checked_before_any_training(tmp_path, capsys):
+    a_file = tmp_path / "file"
+    a_file.write_text("x")
+    for out, match in ((a_file, "is a file, not a folder"),
+                       (a_file / "sub", "cannot create this folder"),
+                       ("/proc/tinygan-nowhere", "cannot create this folder")):
+        rc = cli.main(["toy2x2", "--out", str(out), "--no-progress"])
+        line = _one_line_error(capsys, "toy2x2", rc, match)[-1]
+        assert f"--out {out}" in line
+        assert capsys.readouterr().out == ""  # nothing ran
+    foreign = tmp_path / "foreign"
+    foreign.mkdir()
+    (foreign / "notes.txt").write_text("mine")
+    rc = cli.main(["toy2x2", "--out", str(foreign), "--overwrite"])
+    _one_line_error(capsys, "toy2x2", rc, "not a tinygan run")
+    assert (foreign / "notes.txt").exists()
+    rc = cli.main(["dcgan", "--out", str(tmp_path / "empty"), "--resume"])
+    _one_line_error(capsys, "dcgan", rc, "holds no run to resume")
+
+
+def test_debug_variable_shows_the_traceback(tmp_path, monkeypatch):
+    from tinygan.runs import UsageError
+
+    a_file = tmp_path / "file"
+    a_file.write_text("x")
+    monkeypatch.setenv("TINYGAN_DEBUG", "1")
+    with pytest.raises(UsageError, match="is a file"):
+        cli.main(["toy2x2", "--out", str(a_file)])
+
+
+def _write_idx_images(folder, images, labels=None):
+    from tinygan.data.idx import write_idx
+
+    write_idx(folder / "train-images-idx3-ubyte.gz", images)
+    if labels is not None:
+        write_idx(folder / "train-labels-idx1-ubyte.gz", labels)
+
+
+def test_bad_data_is_one_line(tmp_path, capsys):
+    cases = {}
+    d = tmp_path / "garbage"
+    d.mkdir()
+    (d / "train-images-idx3-ubyte.gz").write_bytes(b"this is not gzip")
+    cases[d] = "Not a gzipped file"
+    d = tmp_path / "truncated"
+    d.mkdir()
+    with gzip.open(d / "train-images-idx3-ubyte.gz", "wb") as f:
+        f.write(b"\x00\x00\x08\x03\x00\x00")
+    cases[d] = "truncated"
+    d = tmp_path / "small"
+    d.mkdir()
+    _write_idx_images(d, np.zeros((30, 5, 5), np.uint8), np.zeros(30, np.uint8))
+    cases[d] = "images of 5×5 pixels"
+    d = tmp_path / "nolabels"
+    d.mkdir()
+    _write_idx_images(d, np.zeros((30, 28, 28), np.uint8))
+    cases[d] = "the labels file"
+    d = tmp_path / "few"
+    d.mkdir()
+    _write_idx_images(d, np.zeros((8, 28, 28), np.uint8), np.zeros(8, np.uint8))
+    cases[d] = "8 images; the classifier that scores the samples needs at least 20"
+    cases[tmp_path / "nowhere"] = "nowhere"
+    for data, match in cases.items():
+        rc = cli.main(["dcgan", "--data", str(data), "--out", str(tmp_path / "o" / data.name),
+                       "--no-progress"])
+        _one_line_error(capsys, "dcgan", rc, match)
+        rec = json.loads((tmp_path / "o" / data.name / "run.json").read_text())
+        assert rec["status"] == "failed" and match in rec["error"]
+
+
+def test_output_piped_into_head_finishes_the_run_quietly(tmp_path):
+    """`tinygan toy2x2 | head -0`: the reader is gone before the first line."""
+    out = tmp_path / "run"
+    proc = subprocess.Popen([sys.executable, "-m", "tinygan", "toy2x2", "--epochs", "20",
+                             "--out", str(out), "--no-progress"], env=ENV,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    proc.stdout.close()  # what `head` does when it has read enough
+    err = proc.stderr.read().decode()
+    proc.stderr.close()
+    assert proc.wait(timeout=120) == 0, err
+    assert "Traceback" not in err and "BrokenPipe" not in err, err
+    rec = json.loads((out / "run.json").read_text())
+    assert rec["status"] == "completed" and (out / "losses.png").exists()
+
+
+def test_folder_of_another_run_and_resume_conflicts(tmp_path, capsys):
+    out = tmp_path / "run"
+    assert cli.main(["toy2x2", "--epochs", "3", "--out", str(out), "--no-progress"]) == 0
+    capsys.readouterr()
+    rc = cli.main(["toy2x2", "--epochs", "3", "--out", str(out)])
+    _one_line_error(capsys, "toy2x2", rc, f"--out {out} already holds a toy2x2 run (completed)")
+    rc = cli.main(["dcgan", "--out", str(out), "--resume"])
+    _one_line_error(capsys, "dcgan", rc, "holds a toy2x2 run, not dcgan")
+    rc = cli.main(["toy2x2", "--epochs", "4", "--out", str(out), "--resume"])
+    _one_line_error(capsys, "toy2x2", rc, "was started with other arguments (--epochs 3 there, "
+                                          "4 here)")
+    assert cli.main(["toy2x2", "--epochs", "4", "--out", str(out), "--overwrite",
+                     "--no-progress"]) == 0
+    assert json.loads((out / "run.json").read_text())["args"]["epochs"] == 4
+
+
+def test_checkpoint_of_another_configuration_or_unreadable_is_one_line(tmp_path, capsys):
+    from tinygan.runs import save_state
+
+    out = tmp_path / "run"
+    out.mkdir()
+    rec = {"command": "dcgan", "status": "interrupted", "args": {"steps": 10, "seed": 0},
+           "files": ["checkpoint.npz"], "checkpoint_step": 3}
+    (out / "run.json").write_text(json.dumps(rec))
+    save_state(out / "checkpoint.npz", {"x": np.zeros(1)},
+               {"command": "dcgan", "config": {"steps": 12}, "step": 3})
+    rc = cli.main(["dcgan", "--out", str(out), "--resume", "--no-progress"])
+    _one_line_error(capsys, "dcgan", rc, "checkpoint.npz is from another configuration (")
+    (out / "checkpoint.npz").write_bytes(b"PK\x03\x04 half a file")
+    rc = cli.main(["dcgan", "--out", str(out), "--resume", "--no-progress"])
+    _one_line_error(capsys, "dcgan", rc, "cannot be read as a tinygan checkpoint")
+    shutil.rmtree(out)

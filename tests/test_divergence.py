@@ -1,0 +1,136 @@
+"""Training that blows up stops with TrainingDiverged naming the step and what went non-finite.
+
+And the checks that keep nonsense from training silently: fit's first-step checks of
+D's output and of the samplers, and the layer constructors' checks of their arguments.
+"""
+
+import numpy as np
+import pytest
+
+import tinygan as tg
+from tinygan import backend
+from tinygan.gans.wgan import fit_wgan
+from tinygan.train import TrainingDiverged
+
+
+def _gan(seed=0):
+    rng = backend.rng(seed)
+    G = tg.Sequential(tg.Dense(2, 32, rng=rng), tg.ReLU(), tg.Dense(32, 2, rng=rng))
+    D = tg.Sequential(tg.Dense(2, 32, rng=rng), tg.LeakyReLU(0.2), tg.Dense(32, 1, rng=rng))
+    return G, D, rng
+
+
+def _fit(opt, lr, steps=200, data_nan=False, **kw):
+    G, D, rng = _gan()
+
+    def data(m):
+        x = (rng.standard_normal((m, 2)) * 0.5 + 3).astype("float32")
+        if data_nan:
+            x[3, 1] = np.nan
+        return x
+
+    def noise(m):
+        return rng.standard_normal((m, 2), dtype="float32")
+
+    with np.errstate(over="ignore", invalid="ignore"):  # the overflow is the point here
+        return tg.fit(G, D, data, noise, opt(G, lr), opt(D, lr), num_steps=steps,
+                      batch_size=64, **kw)
+
+
+def test_exploding_adam_is_caught_in_its_second_moment():
+    """Adam lr 1e8 used to run all steps at loss 4e35: v overflows, the updates become 0."""
+    with pytest.raises(TrainingDiverged) as info:
+        _fit(lambda m, lr: tg.Adam(m, lr, betas=(0.5, 0.999)), 1e8)
+    msg = str(info.value)
+    assert msg.startswith("training stopped at step 2: Adam's v for D parameter 0.W became "
+                          "non-finite (64 inf): the gradients exploded"), msg
+    assert "lr_G = 1e+08, lr_D = 1e+08" in msg and "non-saturating" not in msg
+
+
+def test_a_layer_input_that_blows_up_mid_step_names_the_layer_and_the_parameters():
+    """SGD lr 100 used to stop with a bare LayerInputError and no step."""
+    with pytest.raises(TrainingDiverged) as info:
+        _fit(tg.SGD, 100.0)
+    msg = str(info.value)
+    assert msg.startswith("training stopped at step 3 in the generator step: D layer 1, "
+                          "LeakyReLU(0.2), received 2048 non-finite value(s)"), msg
+    assert "Lower the learning rates (lr_G = 100, lr_D = 100)" in msg
+
+
+def test_a_non_finite_loss_gets_the_hint_that_fits():
+    with pytest.raises(TrainingDiverged, match=r"step 1: the generator \(minimax\) loss is nan.*"
+                                               r"or train G with the non-saturating loss "
+                                               "instead of minimax"):
+        _fit(tg.SGD, 100.0, generator_loss="minimax")
+
+
+def test_nan_in_the_data_is_named_as_the_data():
+    with pytest.raises(TrainingDiverged, match=r"step 0 in the discriminator step: D layer 0, "
+                                               r"Dense\(2→32\), received 1 non-finite.*The data "
+                                               r"batch itself holds NaN or inf"):
+        _fit(tg.Adam, 1e-3, data_nan=True)
+
+
+def test_fit_checks_d_output_and_sampler_rows_on_the_first_step():
+    G, D, rng = _gan()
+    D2 = tg.Sequential(tg.Dense(2, 8, rng=rng), tg.LeakyReLU(0.2), tg.Dense(8, 2, rng=rng))
+
+    def data(m):
+        return rng.standard_normal((m, 2), dtype="float32")
+
+    def short(m):
+        return rng.standard_normal((m - 1, 2), dtype="float32")
+
+    opts = (tg.Adam(G), tg.Adam(D))
+    with pytest.raises(ValueError, match=r"D returned logits of shape \(8, 2\); .* shape \(N, 1\)"):
+        tg.fit(G, D2, data, data, tg.Adam(G), tg.Adam(D2), 3, 8)
+    with pytest.raises(ValueError, match=r"fit: sample_real\(8\) returned shape \(7, 2\); it "
+                                         r"must return a batch of 8 rows"):
+        tg.fit(G, D, short, data, *opts, 3, 8)
+    with pytest.raises(ValueError, match=r"fit: sample_noise\(8\) returned shape \(7, 2\)"):
+        tg.fit(G, D, data, short, *opts, 3, 8)
+
+
+def test_the_wgan_loop_stops_on_a_loss_and_names_the_critic_layer():
+    G, C, rng = _gan()
+
+    def data(m):
+        return rng.standard_normal((m, 2)).astype("float32")
+
+    def bad_data(m):
+        x = data(m)
+        x[0, 0] = np.inf
+        return x
+
+    with pytest.raises(TrainingDiverged, match=r"^training stopped at step 2: the critic loss "
+                                               r"is -inf. Lower the learning rates \(lr_G = "
+                                               r"10000, lr_critic = 10000\)"), \
+            np.errstate(over="ignore", invalid="ignore"):
+        fit_wgan(G, C, data, data, tg.SGD(G, 1e4), tg.SGD(C, 1e4), 50, 32, clip=100.0)
+    with pytest.raises(TrainingDiverged, match=r"^training stopped at step 0 in the critic step: "
+                                               r"critic layer 0, Dense\(2→32\), received 1 "
+                                               r"non-finite.*The data batch itself"):
+        fit_wgan(G, C, bad_data, data, tg.Adam(G), tg.Adam(C), 5, 32, gp_lambda=10.0)
+
+
+@pytest.mark.parametrize("make, match", [
+    (lambda: tg.Dense(4.5, 2), "Dense needs an integer in_features, got 4.5"),
+    (lambda: tg.Dense(4, "2"), "Dense needs an integer out_features, got '2'"),
+    (lambda: tg.Dense(4, 2, dtype="int32", rng=backend.rng(0)),
+     "Dense needs a floating-point dtype such as 'float32' (gradients are real numbers), got "
+     "int32"),
+    (lambda: tg.Dense(4, 2, rng=42), "Dense needs rng to be a random Generator "
+                                     "(tinygan.backend.rng(seed)), got int 42"),
+    (lambda: tg.Dense(4, 2, rng=np.random.RandomState(0)), "got RandomState"),
+    (lambda: tg.Conv2d(1, 2.0, 3, rng=backend.rng(0)), "Conv2d needs an integer out_channels"),
+    (lambda: tg.Conv2d(1, 2, 3, rng=7), "Conv2d needs rng to be a random Generator"),
+    (lambda: tg.ConvTranspose2d(1, 2, 4, dtype="int64", rng=backend.rng(0)),
+     "ConvTranspose2d needs a floating-point dtype"),
+    (lambda: tg.BatchNorm(3, dtype="bool"), "BatchNorm needs a floating-point dtype"),
+    (lambda: tg.Dense(4, 2, dtype="nonsense"), "Dense needs a floating-point dtype such as "
+                                               "'float32', got 'nonsense'"),
+], ids=lambda v: v if isinstance(v, str) else "")
+def test_layer_constructors_reject_bad_arguments_in_one_line(make, match):
+    with pytest.raises((TypeError, ValueError)) as info:
+        make()
+    assert match in str(info.value) and "\n" not in str(info.value)
