@@ -27,6 +27,7 @@ EXPERIMENTS = {
     "dcgan": "tinygan.experiments.dcgan",           # notebook 03
     "saturation": "tinygan.experiments.saturation", # notebook 04
     "modes": "tinygan.experiments.modes",           # notebook 05
+    "stylegan": "tinygan.experiments.stylegan",     # notebook 08
 }
 
 # what `tinygan demo` runs, in order, each in its quick-enough default mode

@@ -149,8 +149,29 @@ def plot_class_histograms(histograms, title="Classes the digit classifier sees")
     return fig
 
 
-def plot_image_table(table, row_labels=None, col_labels=None, title=None, size=0.55):
-    """Images in a table (R, K, 1, H, W) with optional row and column labels.
+def _table_canvas(x, pad=1):
+    """(R, K, H, W) tiles → one (R(H+p)+p, K(W+p)+p) canvas; NaN tiles and gaps stay NaN."""
+    R, K, h, w = x.shape
+    canvas = np.full((R * (h + pad) + pad, K * (w + pad) + pad), np.nan)
+    for i in range(R):
+        for j in range(K):
+            top, left = pad + i * (h + pad), pad + j * (w + pad)
+            canvas[top:top + h, left:left + w] = x[i, j]
+    return canvas
+
+
+def _label_table(ax, shape, h, w, row_labels, col_labels, pad=1):
+    R, K = shape
+    for j, text in enumerate(col_labels or []):
+        ax.text(pad + j * (w + pad) + w / 2 - 0.5, -0.6, text, ha="center", va="bottom",
+                fontsize=7)
+    for i, text in enumerate(row_labels or []):
+        ax.text(-0.8, pad + i * (h + pad) + h / 2 - 0.5, text, ha="right", va="center",
+                fontsize=7)
+
+
+def plot_image_table(table, row_labels=None, col_labels=None, title=None, size=0.5):
+    """Images in a table (R, K, 1, H, W) with optional row and column labels, one canvas.
 
     A tile that is all NaN is left blank (the corner of a style-mixing grid).
     """
@@ -159,24 +180,15 @@ def plot_image_table(table, row_labels=None, col_labels=None, title=None, size=0
     x = backend.to_numpy(table).astype(np.float64)
     if x.ndim != 5 or x.shape[2] != 1:
         raise ValueError(f"plot_image_table expects (R, K, 1, H, W), got {x.shape}")
-    R, K = x.shape[:2]
-    fig, axes = plt.subplots(R, K, figsize=(size * K + 0.8, size * R + 0.5), squeeze=False)
-    for i in range(R):
-        for j in range(K):
-            ax = axes[i, j]
-            ax.set_xticks([])
-            ax.set_yticks([])
-            for spine in ax.spines.values():
-                spine.set_visible(False)
-            if not np.isnan(x[i, j]).all():
-                ax.imshow(np.clip((x[i, j, 0] + 1) / 2, 0, 1), cmap="gray_r", vmin=0, vmax=1,
-                          interpolation="nearest")
-            if col_labels is not None and i == 0:
-                ax.set_title(col_labels[j], fontsize=7)
-            if row_labels is not None and j == 0:
-                ax.set_ylabel(row_labels[i], fontsize=7, rotation=0, ha="right", va="center")
+    R, K, _, h, w = x.shape
+    canvas = _table_canvas(np.clip((x[:, :, 0] + 1) / 2, 0, 1))
+    cmap = plt.get_cmap("gray_r").with_extremes(bad="white")
+    fig, ax = plt.subplots(figsize=(size * K + 0.7, size * R + 0.5))
+    ax.imshow(np.ma.masked_invalid(canvas), cmap=cmap, vmin=0, vmax=1, interpolation="nearest")
+    _label_table(ax, (R, K), h, w, row_labels, col_labels)
+    ax.set_axis_off()
     if title:
-        fig.suptitle(title, fontsize=9)
+        ax.set_title(title, fontsize=9, pad=14 if col_labels else 4)
     fig.tight_layout(pad=0.3)
     return fig
 
@@ -197,34 +209,30 @@ def plot_style_mixing(sources_a, sources_b, mixed, title=None, a_name="A", b_nam
                             col_labels=[""] + [f"{b_name}{j}" for j in range(K)], title=title)
 
 
-def plot_noise_effect(images, std_maps, title=None):
+def plot_noise_effect(images, std_maps, title=None, size=0.5):
     """Per row one w: the image under several noise draws, then the per-pixel std over draws.
 
-    ``images`` (R, K, 1, H, W); ``std_maps`` (R, H, W), drawn with its own colour scale (the
-    largest std in the figure is black).
+    ``images`` (R, K, 1, H, W); ``std_maps`` (R, H, W), drawn beside them with their own
+    colour scale (the largest std in the figure is the darkest).
     """
     import matplotlib.pyplot as plt
 
     x = backend.to_numpy(images).astype(np.float64)
     s = backend.to_numpy(std_maps).astype(np.float64)
-    R, K = x.shape[:2]
-    fig, axes = plt.subplots(R, K + 1, figsize=(0.55 * (K + 1) + 0.6, 0.55 * R + 0.5),
-                             squeeze=False)
-    top = max(float(s.max()), 1e-12)
-    for i in range(R):
-        for j in range(K + 1):
-            ax = axes[i, j]
-            ax.set_axis_off()
-            if j < K:
-                ax.imshow(np.clip((x[i, j, 0] + 1) / 2, 0, 1), cmap="gray_r", vmin=0, vmax=1,
-                          interpolation="nearest")
-            else:
-                ax.imshow(s[i], cmap="magma_r", vmin=0, vmax=top, interpolation="nearest")
-            if i == 0:
-                ax.set_title("std" if j == K else f"noise {j}", fontsize=7)
+    R, K, _, h, w = x.shape
+    fig, (ax0, ax1) = plt.subplots(1, 2, figsize=(size * (K + 1) + 0.8, size * R + 0.6),
+                                   gridspec_kw={"width_ratios": [K, 1]})
+    ax0.imshow(np.ma.masked_invalid(_table_canvas(np.clip((x[:, :, 0] + 1) / 2, 0, 1))),
+               cmap="gray_r", vmin=0, vmax=1, interpolation="nearest")
+    _label_table(ax0, (R, K), h, w, None, [f"noise {j}" for j in range(K)])
+    ax1.imshow(np.ma.masked_invalid(_table_canvas(s[:, None])), cmap="magma_r", vmin=0,
+               vmax=max(float(s.max()), 1e-12), interpolation="nearest")
+    _label_table(ax1, (R, 1), h, w, None, ["std"])
+    ax0.set_axis_off()
+    ax1.set_axis_off()
     if title:
         fig.suptitle(title, fontsize=9)
-    fig.tight_layout(pad=0.3)
+    fig.tight_layout(pad=0.3, rect=(0, 0, 1, 0.9 if title else 1))
     return fig
 
 

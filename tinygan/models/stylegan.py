@@ -359,6 +359,8 @@ class StyleGenerator(_Composite):
     Derivation: derivations/08_stylegan.md#style-mixing
     """
 
+    buffers = ("w_avg",)  # state for checkpoints, not a parameter
+
     def __init__(self, latent_dim=32, w_dim=32, mapping_layers=4, channels=64, resolution=8,
                  mapping_lr_mul=MAPPING_LR_MUL, rng=None, dtype="float32"):
         super().__init__()
