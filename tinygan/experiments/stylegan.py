@@ -176,11 +176,13 @@ def prepare_judge(seed=0):
 
 
 def train(num_steps=STEPS, seed=0, config=None, run=None, progress=False, dcgan=True,
-          sample_every=None, eval_pairs=2000, on_snapshot=None):
+          sample_every=None, eval_pairs=2000, eval_size=None, on_snapshot=None):
     """Train the StyleGAN, then measure it (and a DCGAN of the same steps). Returns a result.
 
     ``run`` is a ``tinygan.runs.Run`` (checkpoints, resume, Ctrl-C) or None (a notebook).
     ``dcgan=False`` skips the DCGAN baseline (its scores are then missing).
+    ``eval_pairs``: latent pairs for the mixing shares; ``eval_size``: images per scored
+    set (default: the held-out half, 899 images, as the DCGAN's scores use).
     """
     run = run or runs.NullRun()
     t0 = time.time()
@@ -238,6 +240,7 @@ def train(num_steps=STEPS, seed=0, config=None, run=None, progress=False, dcgan=
     # 3. The judge (a classifier trained on one half of the real digits), then the measures,
     #    each from a generator of its own (the same numbers after a resume).
     _, _, clf, accuracy, ref, x_te = prepare_judge(seed)
+    x_te = x_te[:eval_size] if eval_size else x_te
     n_eval = int(x_te.shape[0])
     ev = backend.rng(seed + 3)
     scores = {"real": M.evaluate_samples(clf, x_te, ref),
@@ -246,7 +249,8 @@ def train(num_steps=STEPS, seed=0, config=None, run=None, progress=False, dcgan=
               "noise": M.evaluate_samples(clf, M.uniform_noise(n_eval, (1, 8, 8),
                                                                  seed=seed + 4), ref)}
     mixing = R.mixing_scores(G, clf, eval_pairs, backend.rng(seed + 5))
-    noise = R.noise_effect(G, 16, 32, backend.rng(seed + 6))
+    noise = R.noise_effect(G, 16 if eval_size is None else 4, 32 if eval_size is None else 8,
+                           backend.rng(seed + 6))
     trunc = {psi: M.evaluate_samples(clf, backend.asarray(R.generate(G, n_eval,
                                                                      backend.rng(seed + 7),
                                                                      psi)), ref)
@@ -260,7 +264,7 @@ def train(num_steps=STEPS, seed=0, config=None, run=None, progress=False, dcgan=
         from . import dcgan as dcgan_exp
 
         res = dcgan_exp.train(num_steps=num_steps, batch_size=B, seed=seed)
-        scores["dcgan"] = M.evaluate_samples(clf, backend.asarray(res.samples), ref)
+        scores["dcgan"] = M.evaluate_samples(clf, backend.asarray(res.samples[:n_eval]), ref)
         base = {"steps": num_steps, "batch_size": B, "seconds": res.seconds,
                 "IS": scores["dcgan"]["inception_score"], "FID": scores["dcgan"]["fid"]}
     return StyleGANResult(G, D, cfg, history, clf, accuracy, scores, mixing, noise, trunc,
@@ -361,7 +365,8 @@ def main(args, run):
 
     result = train(steps, seed=args.seed, config=config, run=run,
                    progress=not args.no_progress, dcgan=not args.no_dcgan,
-                   eval_pairs=400 if args.quick else 2000, on_snapshot=on_snapshot)
+                   eval_pairs=300 if args.quick else 2000,
+                   eval_size=300 if args.quick else None, on_snapshot=on_snapshot)
     print(f"StyleGAN on the 8×8 digits: {steps} steps of batch {args.batch_size} in "
           f"{result.train_seconds:.0f} s of training, {result.seconds:.0f} s in all "
           f"(seed {args.seed})")

@@ -7,12 +7,14 @@ opens one module:
 * :mod:`tinygan.gans.wgan`: WGAN (weight clipping) and WGAN-GP (gradient penalty, with its
   hand-written double backward);
 * :mod:`tinygan.gans.pacgan`: PacGAN's packed discriminator;
-* :mod:`tinygan.gans.lsgan`: the least-squares GAN losses and their optimal D.
+* :mod:`tinygan.gans.lsgan`: the least-squares GAN losses and their optimal D;
+* :mod:`tinygan.gans.stylegan`: StyleGAN's logistic losses, the R1 penalty (with its
+  hand-written double backward), style mixing and the moving average of w.
 
 Layers a variant needs live in :mod:`tinygan.layers`, architectures in
 :mod:`tinygan.models`, and each variant's command in :mod:`tinygan.experiments`.
 """
 
-from . import lsgan, pacgan, wgan
+from . import lsgan, pacgan, stylegan, wgan
 
-__all__ = ["lsgan", "pacgan", "wgan"]
+__all__ = ["lsgan", "pacgan", "stylegan", "wgan"]
