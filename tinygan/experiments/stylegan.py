@@ -325,6 +325,17 @@ def _probability(text):
     return v
 
 
+def _channels(text):
+    try:
+        parts = tuple(int(t) for t in text.split(","))
+    except ValueError:
+        parts = ()
+    if len(parts) != 2 or min(parts) < 1:
+        raise argparse.ArgumentTypeError(f"expected two positive counts 'C4,C8' (the 4×4 and "
+                                         f"the 8×8 layers), got {text!r}")
+    return parts
+
+
 def add_arguments(parser):
     parser.add_argument("--steps", type=runs.positive_int, default=None,
                         help=f"iterations, one D and one G step each (default: {STEPS}; "
@@ -347,6 +358,14 @@ def add_arguments(parser):
                         default=DEFAULTS["mapping_lr_mul"],
                         help=f"learning-rate multiplier of the mapping network (default: "
                              f"{DEFAULTS['mapping_lr_mul']:g}, the official value)")
+    parser.add_argument("--g-channels", type=_channels, default=DEFAULTS["channels"],
+                        metavar="C4,C8",
+                        help="G's feature maps at 4×4 and at 8×8 (default: "
+                             f"{','.join(map(str, DEFAULTS['channels']))})")
+    parser.add_argument("--d-channels", type=_channels, default=DEFAULTS["d_channels"],
+                        metavar="C4,C8",
+                        help="D's feature maps at 4×4 and at 8×8 (default: "
+                             f"{','.join(map(str, DEFAULTS['d_channels']))})")
     parser.add_argument("--no-dcgan", action="store_true",
                         help="skip the DCGAN baseline of the same steps (default: trained "
                              "and scored)")
@@ -355,7 +374,8 @@ def add_arguments(parser):
 def main(args, run):
     steps = args.steps if args.steps is not None else (QUICK_STEPS if args.quick else STEPS)
     config = {"batch_size": args.batch_size, "r1_gamma": args.r1_gamma,
-              "mixing_prob": args.mixing_prob, "mapping_lr_mul": args.mapping_lr_mul}
+              "mixing_prob": args.mixing_prob, "mapping_lr_mul": args.mapping_lr_mul,
+              "channels": tuple(args.g_channels), "d_channels": tuple(args.d_channels)}
     png_every = max(1, steps // 5)
 
     def on_snapshot(step, imgs):  # five PNGs; every snapshot is a frame of samples.gif
