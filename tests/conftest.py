@@ -2,8 +2,15 @@
 
 Profiles (``HYPOTHESIS_PROFILE``): ``dev`` few examples (the default on a laptop),
 ``ci`` derandomized (the default when ``CI`` is set), ``thorough`` many examples.
+
+Two kinds of test may skip, and only these: the PyTorch cross-checks where torch is
+missing (``needs_torch``; ``TINYGAN_REQUIRE_TORCH=1``, which CI sets, turns a missing
+torch into an error instead), and the CuPy twin of every ``xp``-parametrized test (and
+the ``gpu`` tests) where CuPy or a CUDA device is missing. The run ends with the skipped
+tests counted by reason.
 """
 
+import collections
 import os
 
 os.environ.setdefault("MPLBACKEND", "Agg")  # tests draw figures without a display
@@ -28,8 +35,11 @@ try:
     import torch  # noqa: F401
 
     HAVE_TORCH = True
-except Exception:  # pragma: no cover - depends on the machine
+except Exception as e:  # pragma: no cover - depends on the machine
     HAVE_TORCH = False
+    if os.environ.get("TINYGAN_REQUIRE_TORCH") == "1":
+        raise RuntimeError("TINYGAN_REQUIRE_TORCH=1 but torch cannot be imported, so every "
+                           f"PyTorch cross-check would skip: {e!r}") from e
 
 needs_torch = pytest.mark.skipif(not HAVE_TORCH, reason="PyTorch is not installed (optional "
                                  "cross-check; pip install torch==2.13.0)")
@@ -57,3 +67,16 @@ def xp(request):
 def rng():
     """A seeded NumPy generator for test data (host side)."""
     return np.random.default_rng(1234)
+
+
+def pytest_terminal_summary(terminalreporter):
+    """After the run: how many tests skipped, for which reason (none may skip silently)."""
+    reasons = collections.Counter()
+    for rep in terminalreporter.stats.get("skipped", []):
+        longrepr = rep.longrepr
+        reason = longrepr[2] if isinstance(longrepr, tuple) else str(longrepr)
+        reasons[reason.removeprefix("Skipped: ")] += 1
+    if reasons:
+        terminalreporter.section("skipped tests by reason")
+        for reason, n in reasons.most_common():
+            terminalreporter.write_line(f"{n:5d}  {reason}")

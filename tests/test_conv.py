@@ -8,7 +8,7 @@ import doctest
 
 import numpy as np
 import pytest
-from hypothesis import given
+from hypothesis import HealthCheck, Phase, example, given, settings
 from hypothesis import strategies as st
 
 import tinygan as tg
@@ -25,25 +25,68 @@ seeds = st.integers(0, 2**31 - 1)
 # -- hypothesis strategies: every drawn combination is valid (mapped, not filtered) ----------
 @st.composite
 def convT_configs(draw, max_size=4):
-    """(N, C_in, C_out, H, W, K, S, P, O) with 0 ≤ O < S and a positive output size."""
+    """(N, C_in, C_out, H, W, K, S, P, O) with 0 ≤ O < S and a positive output size; DCGAN's
+    K4 S2 P1 in a quarter of the draws (test_each_strategy_draws_every_corner)."""
     N, C_in, C_out = draw(st.integers(1, 2)), draw(st.integers(1, 3)), draw(st.integers(1, 3))
     H, W = draw(st.integers(1, max_size)), draw(st.integers(1, max_size))
-    K, S = draw(st.integers(1, 4)), draw(st.integers(1, 3))
+    dcgan = draw(st.integers(0, 3)) == 3  # a quarter of the draws: DCGAN's K4 S2 P1
+    K, S = (4, 2) if dcgan else (draw(st.integers(1, 4)), draw(st.integers(1, 3)))
     O = draw(st.integers(0, 2)) % S
     # S(min(H, W) − 1) + K − 2P + O ≥ 1  ⇔  P ≤ (S(min − 1) + K + O − 1) // 2
     P_max = (S * (min(H, W) - 1) + K + O - 1) // 2
-    P = draw(st.integers(0, 2)) % (P_max + 1)
+    P = 1 if dcgan else draw(st.integers(0, 2)) % (P_max + 1)
     return N, C_in, C_out, H, W, K, S, P, O
 
 
 @st.composite
 def conv_configs(draw, max_extra=4):
-    """(N, C_in, C_out, H, W, K, S, P) with H + 2P ≥ K (a positive output size)."""
+    """(N, C_in, C_out, H, W, K, S, P) with H + 2P ≥ K (a positive output size); DCGAN's
+    K4 S2 P1 in a quarter of the draws."""
     N, C_in, C_out = draw(st.integers(1, 2)), draw(st.integers(1, 3)), draw(st.integers(1, 3))
-    K, S, P = draw(st.integers(1, 4)), draw(st.integers(1, 3)), draw(st.integers(0, 2))
+    if draw(st.integers(0, 3)) == 3:  # a quarter of the draws: DCGAN's K4 S2 P1
+        K, S, P = 4, 2, 1
+    else:
+        K, S, P = draw(st.integers(1, 4)), draw(st.integers(1, 3)), draw(st.integers(0, 2))
     H = max(1, K - 2 * P) + draw(st.integers(0, max_extra))
     W = max(1, K - 2 * P) + draw(st.integers(0, max_extra))
     return N, C_in, C_out, H, W, K, S, P
+
+
+# -- explicit examples: every configuration a tinygan model uses, and the corners -------------
+# (N, C_in, C_out, H, W, K, S, P, O). The model configurations are checked against the
+# models themselves by test_every_model_conv_configuration_has_an_example below.
+CONVT_EXAMPLES = [
+    (2, 2, 1, 2, 2, 4, 2, 1, 0),    # DCGAN 8×8, G: ConvT(2w→w) on 2×2
+    (2, 2, 1, 4, 4, 4, 2, 1, 0),    # DCGAN 8×8, G: ConvT(w→1) on 4×4
+    (2, 2, 1, 7, 7, 4, 2, 1, 0),    # DCGAN 28×28, G: ConvT(2w→w) on 7×7
+    (1, 1, 1, 14, 14, 4, 2, 1, 0),  # DCGAN 28×28, G: ConvT(w→1) on 14×14
+    (1, 2, 2, 3, 2, 1, 2, 0, 0),    # K < S (gaps between patches), batch 1, H ≠ W
+    (2, 1, 2, 2, 3, 2, 3, 0, 1),    # K < S with output_padding
+    (1, 2, 3, 3, 4, 3, 2, 1, 1),    # output_padding > 0, odd kernel, batch 1
+    (2, 3, 1, 1, 1, 3, 3, 0, 2),    # a 1×1 input, output_padding = S − 1
+    (2, 2, 3, 3, 3, 3, 1, 1, 0),    # stride 1: a "same-size" transposed convolution
+]
+# (N, C_in, C_out, H, W, K, S, P)
+CONV_EXAMPLES = [
+    (2, 1, 2, 8, 8, 4, 2, 1),       # DCGAN 8×8, D: Conv(1→w) on 8×8
+    (2, 2, 2, 4, 4, 4, 2, 1),       # DCGAN 8×8, D: Conv(w→2w) on 4×4
+    (1, 1, 2, 28, 28, 4, 2, 1),     # DCGAN 28×28, D: Conv(1→w) on 28×28
+    (1, 2, 1, 14, 14, 4, 2, 1),     # DCGAN 28×28, D: Conv(w→2w) on 14×14
+    (1, 2, 2, 5, 6, 1, 2, 0),       # K < S (skipped pixels), batch 1
+    (2, 1, 1, 7, 5, 2, 3, 1),       # K < S, padded
+    (1, 1, 2, 6, 7, 3, 2, 0),       # (H + 2P − K) % S ≠ 0: the last input row is unused
+    (2, 2, 1, 6, 9, 4, 3, 1),       # (H + 2P − K) % S ≠ 0 on both axes, S = 3
+    (2, 3, 2, 4, 5, 3, 1, 1),       # stride 1, "same" padding
+]
+
+
+def with_examples(configs, **fixed):
+    """@example(cfg=c, seed=i, **fixed) for every c: CI runs these whatever hypothesis draws."""
+    def decorate(test):
+        for i, cfg in enumerate(configs):
+            test = example(cfg=cfg, seed=i, **fixed)(test)
+        return test
+    return decorate
 
 
 def away_from_zero(a, margin=0.1):
@@ -72,6 +115,81 @@ def make_conv(C_in, C_out, K, S, P, seed, bias=True, dtype="float64"):
         layer.params["b"][...] = backend.xp().asarray(
             np.random.default_rng(seed + 1).standard_normal(C_out))
     return layer
+
+
+# -- the coverage is asserted, not assumed --------------------------------------------------
+def _model_conv_configs():
+    """(kind, H, W, K, S, P, O) of every conv layer in every model tinygan builds, read off
+    a forward pass. A new model with conv layers goes into this list."""
+    from tinygan.models.dcgan import DCGAN_SIZES, dcgan_pair
+
+    models = []
+    for size in DCGAN_SIZES:
+        G, D, cfg = dcgan_pair(size, seed=0)
+        models += [(G, (2, cfg["latent_dim"])), (D, (2, 1, size, size))]
+    found = set()
+    for model, shape in models:
+        h = np.zeros(shape, dtype="float32")
+        with tg.no_grad(model):
+            for layer in model.layers:
+                if isinstance(layer, (tg.Conv2d, tg.ConvTranspose2d)):
+                    found.add((type(layer).__name__, h.shape[2], h.shape[3], layer.kernel_size,
+                               layer.stride, layer.padding, getattr(layer, "output_padding", 0)))
+                h = layer.forward(h)
+    return found
+
+
+def test_every_model_conv_configuration_has_an_example():
+    examples = {("ConvTranspose2d", H, W, K, S, P, O)
+                for _, _, _, H, W, K, S, P, O in CONVT_EXAMPLES}
+    examples |= {("Conv2d", H, W, K, S, P, 0) for _, _, _, H, W, K, S, P in CONV_EXAMPLES}
+    used = _model_conv_configs()
+    assert len(used) >= 8  # 2 sizes × (2 ConvT + 2 Conv)
+    missing = used - examples
+    assert not missing, f"add these (kind, H, W, K, S, P, O) to CONV(T)_EXAMPLES: {missing}"
+
+
+CORNERS = {
+    "K < S": lambda c: c[5] < c[6],
+    "K > S": lambda c: c[5] > c[6],
+    "S = 1": lambda c: c[6] == 1,
+    "P > 0": lambda c: c[7] > 0,
+    "batch 1": lambda c: c[0] == 1,
+    "batch > 1": lambda c: c[0] > 1,
+    "H ≠ W": lambda c: c[3] != c[4],
+    "C_in ≠ C_out": lambda c: c[1] != c[2],
+}
+CONVT_CORNERS = {**CORNERS, "output_padding > 0": lambda c: c[8] > 0,
+                 "K = 4, S = 2, P = 1": lambda c: c[5:9] == (4, 2, 1, 0)}
+CONV_CORNERS = {**CORNERS, "(H + 2P − K) % S ≠ 0": lambda c: (c[3] + 2 * c[7] - c[5]) % c[6],
+                "K = 4, S = 2, P = 1": lambda c: c[5:8] == (4, 2, 1)}
+
+
+@pytest.mark.parametrize("strategy, corners", [
+    (convT_configs(), CONVT_CORNERS), (convT_configs(max_size=7), CONVT_CORNERS),
+    (conv_configs(), CONV_CORNERS), (conv_configs(max_extra=8), CONV_CORNERS)],
+    ids=["convT", "convT-torch", "conv", "conv-torch"])
+def test_each_strategy_draws_every_corner(strategy, corners):
+    """Beyond the @examples, each strategy reaches each corner on its own within 200
+    derandomized draws (a strategy that cannot draw K < S would make its random examples
+    blind to it)."""
+    drawn = []
+
+    @settings(max_examples=200, derandomize=True, database=None, phases=[Phase.generate],
+              suppress_health_check=list(HealthCheck))
+    @given(cfg=strategy)
+    def draw(cfg):
+        drawn.append(cfg)
+
+    draw()
+    for name, corner in corners.items():
+        assert sum(map(corner, drawn)) >= 3, f"{name}: {sum(map(corner, drawn))} of {len(drawn)}"
+
+
+def test_examples_cover_the_corners():
+    for examples, corners in ((CONVT_EXAMPLES, CONVT_CORNERS), (CONV_EXAMPLES, CONV_CORNERS)):
+        for name, corner in corners.items():
+            assert any(corner(c) for c in examples), f"no explicit example with {name}"
 
 
 # -- naive loop oracles (independent of im2col/col2im) ----------------------------------------
@@ -106,6 +224,7 @@ def naive_conv2d(x, W, b, S, P):
 
 
 # -- gradient checks ------------------------------------------------------------------------
+@with_examples(CONVT_EXAMPLES)
 @given(cfg=convT_configs(), seed=seeds)
 def test_conv_transpose2d_gradcheck(xp, cfg, seed):
     N, C_in, C_out, H, W, K, S, P, O = cfg
@@ -118,6 +237,7 @@ def test_conv_transpose2d_gradcheck(xp, cfg, seed):
     assert [r.name for r in report.results] == ["dx", "dW", "db"]
 
 
+@with_examples(CONV_EXAMPLES)
 @given(cfg=conv_configs(), seed=seeds)
 def test_conv2d_gradcheck(xp, cfg, seed):
     N, C_in, C_out, H, W, K, S, P = cfg
@@ -139,6 +259,7 @@ def test_gradcheck_dcgan_shape_directional(xp):
 
 
 # -- oracles independent of the gradient check ------------------------------------------------
+@with_examples(CONVT_EXAMPLES, bias=True)
 @given(cfg=convT_configs(), bias=st.booleans(), seed=seeds)
 def test_conv_transpose2d_matches_naive_loops(xp, cfg, bias, seed):
     N, C_in, C_out, H, W, K, S, P, O = cfg
@@ -152,6 +273,7 @@ def test_conv_transpose2d_matches_naive_loops(xp, cfg, bias, seed):
     np.testing.assert_allclose(out, expected, rtol=1e-12, atol=1e-12)
 
 
+@with_examples(CONV_EXAMPLES)
 @given(cfg=conv_configs(), seed=seeds)
 def test_conv2d_matches_naive_loops(xp, cfg, seed):
     N, C_in, C_out, H, W, K, S, P = cfg
@@ -176,6 +298,7 @@ def _adjoint_pair(cfg, seed):
     return convT, conv
 
 
+@with_examples(CONVT_EXAMPLES)
 @given(cfg=convT_configs(), seed=seeds)
 def test_adjoint_identity(xp, cfg, seed):
     """⟨ConvT(x), y⟩ = ⟨x, Conv(y)⟩ with the same weights: ConvT multiplies by Aᵀ, Conv by A."""
@@ -191,6 +314,7 @@ def test_adjoint_identity(xp, cfg, seed):
     assert lhs == pytest.approx(rhs, rel=1e-10, abs=1e-10)
 
 
+@with_examples(CONVT_EXAMPLES)
 @given(cfg=convT_configs(), seed=seeds)
 def test_each_backward_is_the_other_forward(xp, cfg, seed):
     """ConvT.backward(dy) = Conv.forward(dy) and Conv.backward(dx) = ConvT.forward(dx)."""
@@ -241,7 +365,8 @@ def _matches_torch(layer, x, torch_fn, seed):
 
 @needs_torch
 @pytest.mark.torch
-@given(cfg=convT_configs(max_size=5), seed=seeds)
+@with_examples(CONVT_EXAMPLES)
+@given(cfg=convT_configs(max_size=7), seed=seeds)
 def test_conv_transpose2d_matches_torch(cfg, seed):
     import torch
 
@@ -254,7 +379,8 @@ def test_conv_transpose2d_matches_torch(cfg, seed):
 
 @needs_torch
 @pytest.mark.torch
-@given(cfg=conv_configs(max_extra=6), seed=seeds)
+@with_examples(CONV_EXAMPLES)
+@given(cfg=conv_configs(max_extra=8), seed=seeds)
 def test_conv2d_matches_torch(cfg, seed):
     import torch
 

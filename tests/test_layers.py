@@ -1,5 +1,7 @@
 """Gradient checks, dtype and error contracts for the dense layers and activations."""
 
+import copy
+
 import numpy as np
 import pytest
 from hypothesis import given
@@ -234,3 +236,108 @@ def test_frozen_model_passes_gradients_through_but_keeps_its_own_at_zero():
     np.testing.assert_allclose(dx, expected, rtol=1e-15)
     assert not any(v.any() for v in net.grads.values())
     assert not any(layer.frozen for layer in net.layers)  # restored on exit
+
+
+# --- the slope at exactly 0 ----------------------------------------------------------------
+
+@pytest.mark.parametrize("alpha", [0.0, 0.01, 0.2])
+def test_slope_at_exactly_zero_is_the_left_slope(xp, alpha):
+    """At x = 0 (and −0.0) the derivative is α, the left slope, as PyTorch's leaky_relu and
+    relu backward take it; the gradchecks above keep x away from 0, so only this test sees
+    the kink itself."""
+    layer = tg.ReLU() if alpha == 0 else tg.LeakyReLU(alpha)
+    x = xp.asarray(np.array([[-1.0, -0.0, 0.0, 1e-300, -1e-300, 2.0]]))
+    out = layer.forward(x)
+    np.testing.assert_array_equal(backend.to_numpy(out),
+                                  [[-alpha, 0.0, 0.0, 1e-300, -alpha * 1e-300, 2.0]])
+    dout = xp.asarray(np.array([[3.0, 5.0, 7.0, 11.0, 13.0, 17.0]]))
+    np.testing.assert_array_equal(backend.to_numpy(layer.backward(dout)),
+                                  [[3 * alpha, 5 * alpha, 7 * alpha, 11.0, 13 * alpha, 17.0]])
+
+
+@needs_torch
+@pytest.mark.torch
+@pytest.mark.parametrize("alpha", [0.0, 0.2])
+def test_slope_at_zero_matches_torch(alpha):
+    import torch
+
+    x = np.array([-1.0, 0.0, -0.0, 2.0])
+    tx = torch.tensor(x, requires_grad=True)
+    torch.nn.functional.leaky_relu(tx, alpha).backward(torch.ones(4, dtype=torch.float64))
+    layer = tg.ReLU() if alpha == 0 else tg.LeakyReLU(alpha)
+    layer.forward(x)
+    np.testing.assert_array_equal(layer.backward(np.ones(4)), tx.grad.numpy())
+
+
+# --- the one-slot cache is loud -----------------------------------------------------------
+
+def _every_layer():
+    r = backend.rng(0)
+    return [
+        (tg.Dense(3, 2, rng=r, dtype="float64"), (4, 3)),
+        (tg.Sigmoid(), (4, 3)), (tg.Tanh(), (4, 3)), (tg.ReLU(), (4, 3)),
+        (tg.LeakyReLU(0.2), (4, 3)),
+        (tg.Conv2d(2, 3, 3, stride=2, padding=1, rng=r, dtype="float64"), (2, 2, 5, 5)),
+        (tg.ConvTranspose2d(2, 3, 4, stride=2, padding=1, rng=r, dtype="float64"), (2, 2, 3, 3)),
+        (tg.BatchNorm(3, dtype="float64"), (4, 3)),
+        (tg.Reshape((3, 1)), (4, 3)), (tg.Flatten(), (2, 2, 3, 1)), (tg.Pack(2), (4, 3)),
+        (tg.Sequential(tg.Dense(3, 2, rng=r, dtype="float64"), tg.Tanh()), (4, 3)),
+    ]
+
+
+@pytest.mark.parametrize("layer, shape", _every_layer(), ids=lambda v: repr(v)
+                         if not isinstance(v, tuple) else None)
+def test_second_forward_before_backward_raises_unless_told(layer, shape):
+    """forward(a); forward(b); backward(da) would backpropagate da through b's cache: the
+    stale-cache bug. In training mode the second forward raises; the caller who means it
+    says so with no_grad() (no cache stored) or clear_cache() (cache dropped)."""
+    gen = np.random.default_rng(0)
+    a, b = gen.standard_normal(shape), gen.standard_normal(shape)
+    out_a = layer.forward(a)
+    dout = gen.standard_normal(out_a.shape)
+    with pytest.raises(RuntimeError, match=r"forward\(\) was called again before backward\(\) "
+                                           r"consumed the cache"):
+        layer.forward(b)
+    with tg.no_grad(layer):
+        layer.forward(b)  # stores nothing: a's cache is still there, intact
+    dx = layer.backward(dout)
+    ref = copy.deepcopy(layer)
+    ref.clear_cache()
+    ref.forward(a)
+    np.testing.assert_array_equal(dx, ref.backward(dout))  # a's gradient, not b's
+    layer.forward(a)
+    layer.clear_cache()
+    layer.forward(b)  # fine after clear_cache
+    layer.clear_cache()
+    with tg.no_grad(layer):
+        layer.forward(a)
+    with pytest.raises(RuntimeError, match="without a matching forward.*no_grad"):
+        layer.backward(dout)
+    layer.eval()  # eval mode: forwards for sampling and plots replace the cache silently
+    layer.forward(a)
+    layer.forward(b)
+    layer.clear_cache()
+    layer.train()
+
+
+def test_no_grad_restores_the_flags_and_nests():
+    net = tg.Sequential(tg.Dense(3, 2, rng=backend.rng(0)), tg.BatchNorm(2))
+    with tg.no_grad(net, update_stats=False):
+        assert not any(layer.caching or layer.update_stats for layer in net.layers)
+        with tg.no_grad(net):  # an inner no_grad does not switch the statistics back on
+            assert not any(layer.update_stats for layer in net.layers)
+        assert not any(layer.update_stats for layer in net.layers)
+    assert all(layer.caching and layer.update_stats for layer in net.layers)
+
+
+def test_no_grad_update_stats_false_keeps_running_statistics():
+    bn = tg.BatchNorm(2, dtype="float64")
+    x = np.random.default_rng(0).standard_normal((5, 2)) * 3 + 1
+    with tg.no_grad(bn, update_stats=False):
+        out = bn.forward(x)
+    np.testing.assert_array_equal(bn.running_mean, [0.0, 0.0])
+    np.testing.assert_array_equal(bn.running_var, [1.0, 1.0])
+    np.testing.assert_allclose(out.mean(0), 0.0, atol=1e-12)  # still the batch's statistics
+    with tg.no_grad(bn):  # torch.no_grad semantics: the statistics move
+        bn.forward(x)
+    np.testing.assert_allclose(bn.running_mean, 0.1 * x.mean(0), rtol=1e-12)

@@ -24,8 +24,10 @@ from tinygan.gans.wgan import (
     update_generator,
 )
 from tinygan.gradcheck import check_function, numerical_grad, rel_error
-from tinygan.layers import Dense, LeakyReLU, ReLU, Sigmoid
+from tinygan.layers import Dense, LeakyReLU, ReLU, Sigmoid, no_grad
 from tinygan.models import Sequential
+from tinygan.optim import Adam
+from tinygan.train import fake_batch
 
 from .conftest import needs_torch
 
@@ -34,9 +36,13 @@ KINK_MARGIN = 1e-2  # pre-activations are kept at least this far from 0
 
 
 def _max_error(analytic, numeric):
-    """Max scaled relative error; 0 where both gradients are at round-off level (< 1e-8)."""
-    if max(float(abs(analytic).max()), float(abs(numeric).max())) < 1e-8:
-        return 0.0
+    """Max scaled relative error (tinygan.gradcheck.rel_error), refusing to compare zeros.
+
+    The critics below keep every unit alive, so each weight gradient compared here is far
+    from zero; a ~0 numeric gradient means the check would measure only round-off, which
+    is a broken test, not a passing one. The all-dead critic has its own exact test.
+    """
+    assert np.nanmax(abs(backend.to_numpy(numeric))) > 1e-6, "comparing a ~0 gradient"
     return float(rel_error(analytic, numeric).max())
 
 
@@ -58,12 +64,15 @@ def test_generator_loss_wasserstein_gradcheck(xp, n, seed):
     assert report.max_rel_error < 1e-6, str(report)
 
 
-def _critic(seed, in_dim, widths, alpha, n, norm=None):
+def _critic(seed, in_dim, widths, alpha, n, norm=None, x=None, also=None):
     """A float64 MLP critic and an input batch whose pre-activations avoid the kinks.
 
     Each hidden unit's bias is shifted (a deterministic map, not a filter) by the first
     of 0, +δ, −δ, +2δ, … that keeps every sample's pre-activation at least KINK_MARGIN
-    from 0, so finite differences never cross a kink of the (Leaky)ReLU.
+    from 0, so finite differences never cross a kink of the (Leaky)ReLU, and that keeps
+    the unit *alive* (positive for at least one sample), so that no gradient compared
+    is exactly zero because a ReLU unit is dead for the whole batch. ``also``: more
+    inputs (fake batches, interpolates) that are kept off the kinks too.
 
     ``norm``: scale the last layer (which moves no kink) so that the mean ‖∇ₓf‖ is
     ``norm``. A narrow critic with slope 0.01 can otherwise have ‖∇ₓf‖ ~ 1e-5, where
@@ -78,28 +87,45 @@ def _critic(seed, in_dim, widths, alpha, n, norm=None):
     layers.append(Dense(d, 1, rng=gen, dtype="float64"))
     C = Sequential(*layers)
     xp = backend.xp()
-    x = xp.asarray(np.random.default_rng(seed).normal(0, 1, (n, in_dim)))
-    h = x
+    if x is None:
+        x = xp.asarray(np.random.default_rng(seed).normal(0, 1, (n, in_dim)))
+    h = x if also is None else xp.concatenate([x, also])
+    live = np.ones(x.shape[0], dtype=bool)  # rows of x with an active unit in every layer so far
     for layer in C.layers:
         if isinstance(layer, Dense):
             a = h @ layer.params["W"] + layer.params["b"]
             if layer is not C.layers[-1]:
                 for j in range(a.shape[1]):
-                    for step in range(0, 4 * n + 2):
-                        shift = 3 * KINK_MARGIN * ((step + 1) // 2) * (1 if step % 2 else -1)
-                        if float(xp.abs(a[:, j] + shift).min()) >= KINK_MARGIN:
-                            break
+                    shift = _shift(backend.to_numpy(a[:, j]), live)
                     layer.params["b"][j] += shift
                     a[:, j] += shift
+                live &= (backend.to_numpy(a[:x.shape[0]]) > 0).any(axis=1)
             h = a
         else:
             h = xp.maximum(h, layer.alpha * h)
     if norm is not None:
         mean_norm = float(xp.sqrt((critic_input_gradient(C, x)[1] ** 2).sum(axis=1)).mean())
-        if mean_norm > 0:  # 0 only if every unit is dead (ReLU): then P = λ and ∂P/∂W = 0
-            C.layers[-1].params["W"] *= norm / mean_norm
+        C.layers[-1].params["W"] *= norm / mean_norm  # > 0: some row of x is alive
     C.zero_grad()
     return C, x
+
+
+def _shift(a, live):
+    """A bias shift for one unit with pre-activations ``a`` (the rows of x first, then the
+    extra inputs): the first of 0, +3δ, −3δ, +6δ, … (δ = KINK_MARGIN) that puts every value
+    at least δ from 0 and one live row of x above it, preferring a shift that also leaves
+    a row of x below 0 (so that f is not one affine map over the whole batch); if none
+    does within 4·len(a) + 2 tries, the shift that puts the smallest value at +3δ."""
+    shifts = [3 * KINK_MARGIN * ((step + 1) // 2) * (1 if step % 2 else -1)
+              for step in range(0, 4 * a.size + 2)]
+    n = live.size
+    for mixed in (True, False):
+        for shift in shifts:
+            b = a + shift
+            if abs(b).min() >= KINK_MARGIN and (b[:n][live] > 0).any() and \
+                    (not mixed or (b[:n] < 0).any()):
+                return shift
+    return 3 * KINK_MARGIN - a.min()
 
 
 critic_shapes = dict(
@@ -113,14 +139,13 @@ def test_critic_input_gradient_matches_finite_differences(xp, seed, in_dim, widt
     C, x = _critic(seed, in_dim, widths, alpha, n)
     scores, g, _, _ = critic_input_gradient(C, x)
     assert scores.shape == (n, 1) and g.shape == x.shape
-    ref = C.forward(x)
-    C.clear_cache()
+    with no_grad(C):
+        ref = C.forward(x)
     assert float(abs(scores - ref).max()) < 1e-12
 
     def f():
-        out = C.forward(x)
-        C.clear_cache()
-        return out.sum()
+        with no_grad(C):
+            return C.forward(x).sum()
 
     err = _max_error(g, numerical_grad(f, x))
     assert err < 1e-6, f"∇ₓf: max rel error {err:.2e} (seed {seed})"
@@ -149,6 +174,130 @@ def test_gradient_penalty_double_backward_matches_finite_differences(
             continue
         err = _max_error(analytic[k], num)
         assert err < 1e-6, f"∂P/∂{k}: max rel error {err:.2e} (seed {seed}, λ {lam})"
+
+
+def test_dead_critic_has_exactly_zero_penalty_gradient(xp):
+    """Every ReLU unit dead for every sample: ∇ₓf = 0, P = λ exactly, and ∂P/∂W = 0 on both
+    sides, exactly (the live-unit tests above never compare such zeros)."""
+    gen = backend.rng(0)
+    C = Sequential(Dense(3, 4, rng=gen, dtype="float64"), ReLU(),
+                   Dense(4, 1, rng=gen, dtype="float64"))
+    C[0].params["b"][...] = -100.0  # far below any pre-activation the inputs reach
+    x = xp.asarray(np.random.default_rng(0).normal(size=(5, 3)))
+    penalty, norms = gradient_penalty(C, x, 10.0)
+    assert float(penalty) == 10.0 and float(abs(norms).max()) == 0.0
+    for k, p in C.params.items():
+        assert float(abs(C.grads[k]).max()) == 0.0, k
+        assert float(abs(numerical_grad(lambda: gradient_penalty(C, x, 10.0)[0], p)).max()) \
+            == 0.0, k
+
+
+@pytest.mark.parametrize("alpha", [0.0, 0.2])
+def test_critic_input_gradient_takes_the_left_slope_at_zero(xp, alpha):
+    """A pre-activation of exactly 0 gets the slope α, as the (Leaky)ReLU layer's backward."""
+    C = Sequential(Dense(2, 3, init="zeros", dtype="float64"),
+                   ReLU() if alpha == 0 else LeakyReLU(alpha), Dense(3, 1, init="zeros",
+                                                                      dtype="float64"))
+    C[0].params["W"][...] = xp.asarray([[1.0, 0.0, 2.0], [0.0, 0.0, -1.0]])
+    C[2].params["W"][...] = xp.asarray([[1.0], [2.0], [3.0]])
+    x = xp.asarray([[0.0, 1.0], [1.0, 2.0]])  # unit 0 of row 0 and unit 1 of both rows sit at 0
+    _, g, _, _ = critic_input_gradient(C, x)
+    out = C.forward(x)
+    ref = C.backward(xp.ones_like(out))
+    np.testing.assert_array_equal(backend.to_numpy(g), backend.to_numpy(ref))
+
+
+def test_interpolate_draws_one_uniform_epsilon_per_sample(xp):
+    """x̂_n = ε_n x_n + (1 − ε_n) x̃_n with ε_n ~ U(0, 1), independent across samples and the
+    same across a sample's features (WGAN-GP, Algorithm 1: one ε per sample)."""
+    N = 4000
+    gen = np.random.default_rng(0)
+    x, x_fake = xp.asarray(gen.normal(size=(N, 3))), xp.asarray(gen.normal(size=(N, 3)))
+    x_hat, eps = interpolate(x, x_fake, backend.rng(1))
+    x, x_fake, x_hat, eps = (backend.to_numpy(a) for a in (x, x_fake, x_hat, eps))
+    assert eps.shape == (N, 1)
+    np.testing.assert_allclose(x_hat, eps * x + (1 - eps) * x_fake, rtol=1e-12, atol=1e-14)
+    t = (x_hat - x_fake) / (x - x_fake)  # the position along each segment, per feature
+    np.testing.assert_allclose(t, np.repeat(eps, 3, axis=1), rtol=1e-9)
+    e = np.sort(eps[:, 0])
+    assert len(np.unique(e)) == N and 0 < e[0] and e[-1] < 1
+    ks = np.abs(e - (np.arange(1, N + 1) - 0.5) / N).max()  # Kolmogorov–Smirnov vs U(0, 1)
+    assert ks < 1.63 / np.sqrt(N), f"KS statistic {ks:.4f}"  # the 1% critical value
+    assert abs(np.corrcoef(eps[:-1, 0], eps[1:, 0])[0, 1]) < 4 / np.sqrt(N)
+
+
+def _toy_wgan(seed):
+    gen = backend.rng(seed)
+    G = Sequential(Dense(2, 4, rng=gen, dtype="float64"), LeakyReLU(0.2),
+                   Dense(4, 2, rng=gen, dtype="float64"))
+    C = Sequential(Dense(2, 4, rng=gen, dtype="float64"), LeakyReLU(0.2),
+                   Dense(4, 1, rng=gen, dtype="float64"))
+    return G, C
+
+
+def test_fit_wgan_draws_fresh_batches_and_a_fresh_epsilon_every_critic_step(monkeypatch):
+    """n_critic data batches and n_critic + 1 noise batches per G step, none reused, and a
+    new ε for every critic step (not the same draw again: one generator for the run)."""
+    from tinygan.gans import wgan
+
+    from .test_train import Draws, Spy, _row_counts
+
+    seen_eps = []
+
+    def recording_interpolate(x_real, x_fake, rng):
+        out = interpolate(x_real, x_fake, rng)
+        seen_eps.append(backend.to_numpy(out[1]).copy())
+        return out
+
+    monkeypatch.setattr(wgan, "interpolate", recording_interpolate)
+    steps, n_critic, m = 3, 2, 4
+    G, C = _toy_wgan(0)
+    G = Sequential(Spy(), *G.layers)
+    draws = Draws(0, data_dim=2)
+    wgan.fit_wgan(G, C, draws.sample_real, draws.sample_noise, Adam(G, 1e-3), Adam(C, 1e-3),
+                  steps, m, n_critic=n_critic, gp_lambda=1.0, seed=0)
+    assert len(draws.real) == steps * n_critic and len(draws.noise) == steps * (n_critic + 1)
+    seen = _row_counts(G[0].seen)
+    assert all(seen.get(r.tobytes()) == 1 for b in draws.noise for r in b)
+    assert len(G[0].backpropagated) == steps
+    critic_noise = {r.tobytes() for i in range(steps)
+                    for b in draws.noise[i * (n_critic + 1):][:n_critic] for r in b}
+    assert not set(_row_counts(G[0].backpropagated)) & critic_noise
+    assert len(seen_eps) == steps * n_critic
+    assert len({e.tobytes() for e in seen_eps}) == len(seen_eps), "an ε draw was repeated"
+
+
+def test_a_short_wgan_gp_run_moves_the_critic_and_the_generator_the_right_way():
+    """On a 2-D Gaussian, 60 steps of WGAN-GP (λ = 1): the critic's estimate of the
+    Wasserstein distance, mean f(x) − mean f(G(z)), first rises (the critic learns) and
+    then falls as G's samples move onto the data (seed 3 measured: a peak of 3.0 at step
+    14, −0.09 over the last 10 steps; G's mean from 2.04 to 0.45 away from the data's)."""
+    from tinygan.gans.wgan import fit_wgan
+
+    G, C = _toy_wgan(3)
+    gen = np.random.default_rng(3)
+    target = np.array([2.0, -1.0])
+
+    def sample_real(m):
+        return target + 0.3 * gen.standard_normal((m, 2))
+
+    def sample_noise(m):
+        return gen.standard_normal((m, 2))
+
+    z = np.random.default_rng(9).standard_normal((500, 2))
+
+    def distance():
+        with no_grad(G):
+            return float(np.linalg.norm(G.forward(z).mean(0) - target))
+
+    start = distance()
+    h = fit_wgan(G, C, sample_real, sample_noise, Adam(G, 1e-2, betas=(0.5, 0.9)),
+                 Adam(C, 1e-2, betas=(0.5, 0.9)), 60, 32, n_critic=5, gp_lambda=1.0, seed=0)
+    end = distance()
+    wdist = np.array(h.D_real) - np.array(h.D_fake)
+    peak = wdist[:30].max()
+    assert peak > 1.0 and wdist[-10:].mean() < 0.25 * peak, wdist
+    assert end < 0.35 * start, (start, end)
 
 
 def test_gradient_penalty_vanishes_for_a_unit_norm_linear_critic(xp):
@@ -182,21 +331,26 @@ class _NoStep:
 
 @given(seed=seeds, lam=st.sampled_from([None, 0.5, 10.0]))
 def test_update_critic_gradient_is_that_of_the_whole_critic_loss(xp, seed, lam):
-    """End to end (papers.md §9): ∂/∂θ_C of mean f(x̃) − mean f(x) + P, with fixed ε."""
-    C, x_real = _critic(seed, 2, [5, 4], 0.2, 4)
+    """End to end (papers.md §9): ∂/∂θ_C of mean f(x̃) − mean f(x) + P, with fixed ε.
+
+    The critic is kept off its kinks on the real batch, the fake batch and the
+    interpolates alike, so that the finite differences are exact to round-off."""
     gen = backend.rng(seed + 1)
-    G = Sequential(Dense(2, 2, rng=gen, dtype="float64"))
-    z = xp.asarray(np.random.default_rng(seed).normal(size=(4, 2)))
+    G = Sequential(Dense(2, 2, rng=gen, init="normal", dtype="float64"))
+    z = xp.asarray(np.random.default_rng(seed).normal(size=(5, 2)))
+    x_real = xp.asarray(np.random.default_rng(seed + 2).normal(size=(5, 2)) + [0.7, -0.4])
+    x_fake = fake_batch(G, z)
+    x_hat, _ = interpolate(x_real, x_fake, backend.rng(7))
+    C, _ = _critic(seed, 2, [5, 4], 0.2, 10, x=xp.concatenate([x_real, x_fake]), also=x_hat)
     update_critic(G, C, x_real, z, _NoStep(), gp_lambda=lam, rng=backend.rng(7))
     analytic = {k: g.copy() for k, g in C.grads.items()}
 
     def f():
-        x_fake = G.forward(z)
-        G.clear_cache()
-        loss = critic_loss(C.forward(x_real), C.forward(x_fake))[0]
-        C.clear_cache()
+        fake = fake_batch(G, z)
+        with no_grad(C):
+            loss = critic_loss(C.forward(x_real), C.forward(fake))[0]
         if lam:
-            x_hat, _ = interpolate(x_real, x_fake, backend.rng(7))
+            x_hat, _ = interpolate(x_real, fake, backend.rng(7))
             keep = {k: g.copy() for k, g in C.grads.items()}
             loss = loss + gradient_penalty(C, x_hat, lam)[0]
             for k, g in C.grads.items():
@@ -204,18 +358,24 @@ def test_update_critic_gradient_is_that_of_the_whole_critic_loss(xp, seed, lam):
         return loss
 
     for k, p in C.params.items():
-        err = _max_error(analytic[k], numerical_grad(f, p))
-        assert err < 1e-5, f"∂L_C/∂{k}: max rel error {err:.2e} (seed {seed}, λ {lam})"
+        num = numerical_grad(f, p)
+        if k.endswith(".b") and float(abs(analytic[k]).max()) < 1e-15:
+            # exact zeros, checked as such: the offset of the last layer cancels in
+            # mean f(x̃) − mean f(x), and f is affine on each region of constant slopes, so
+            # a hidden bias's gradient is a difference of region counts that can balance
+            assert float(abs(num).max()) < 1e-9, f"∂L_C/∂{k}: analytic 0, numeric {num}"
+            continue
+        err = _max_error(analytic[k], num)
+        assert err < 1e-6, f"∂L_C/∂{k}: max rel error {err:.2e} (seed {seed}, λ {lam})"
 
 
 @given(seed=seeds)
 def test_update_generator_trains_G_through_the_critic(xp, seed):
     """∂/∂θ_G of −mean f(G(z)) must flow through C (a G that never trains is a known bug)."""
-    C, _ = _critic(seed, 2, [5], 0.2, 1)
     gen = backend.rng(seed + 1)
     G = Sequential(Dense(2, 2, rng=gen, dtype="float64"))
     z = xp.asarray(np.random.default_rng(seed).normal(size=(3, 2)))
-    before = {k: p.copy() for k, p in G.params.items()}
+    C, _ = _critic(seed, 2, [5], 0.2, 3, x=fake_batch(G, z))
 
     class Capture:
         def step(self):
@@ -226,15 +386,12 @@ def test_update_generator_trains_G_through_the_critic(xp, seed):
     assert all(float(abs(g).max()) == 0 for g in C.grads.values())  # C is frozen: grads untouched
 
     def f():
-        out = C.forward(G.forward(z))
-        C.clear_cache()
-        G.clear_cache()
-        return -out.mean()
+        with no_grad(G), no_grad(C):
+            return -C.forward(G.forward(z)).mean()
 
     for k, p in G.params.items():
-        assert float(abs(p - before[k]).max()) == 0
         err = _max_error(opt.grads[k], numerical_grad(f, p))
-        assert err < 1e-5, f"∂L_G/∂{k}: max rel error {err:.2e}"
+        assert err < 1e-6, f"∂L_G/∂{k}: max rel error {err:.2e}"
 
 
 def test_clip_weights_bounds_every_parameter(xp):

@@ -7,7 +7,18 @@ the same code on a GPU.
 from . import backend, gans, gradcheck, losses, optim
 from .gans.pacgan import Pack, packed
 from .gans.wgan import critic_loss, fit_wgan, gradient_penalty
-from .layers import Dense, Layer, LayerInputError, LeakyReLU, ReLU, Sigmoid, Tanh, frozen, sigmoid
+from .layers import (
+    Dense,
+    Layer,
+    LayerInputError,
+    LeakyReLU,
+    ReLU,
+    Sigmoid,
+    Tanh,
+    frozen,
+    no_grad,
+    sigmoid,
+)
 from .layers.conv import Conv2d, ConvTranspose2d
 from .layers.embedding import Embedding
 from .layers.equalized import EqualizedConv2d, EqualizedDense
@@ -18,18 +29,18 @@ from .layers.style import AdaIN, ConstantInput, NoiseInput, PixelNorm
 from .layers.upsample import Upsample
 from .models import Residual, Sequential
 from .optim import SGD, Adam, RMSProp
-from .train import History, TrainingDiverged, fit, update_d, update_g
+from .train import History, TrainingDiverged, fake_batch, fit, update_d, update_g
 
 __version__ = "0.1.0"
 
 __all__ = [
     "backend", "gans", "gradcheck", "losses", "optim",
-    "Layer", "LayerInputError", "frozen",
+    "Layer", "LayerInputError", "frozen", "no_grad",
     "Dense", "Sigmoid", "Tanh", "ReLU", "LeakyReLU", "sigmoid",
     "Conv2d", "ConvTranspose2d", "BatchNorm", "Reshape", "Flatten", "Upsample",
     "Embedding", "InstanceNorm2d", "ReflectionPad2d", "Residual",
     "EqualizedDense", "EqualizedConv2d", "PixelNorm", "ConstantInput", "NoiseInput", "AdaIN",
     "Sequential", "SGD", "Adam", "RMSProp",
-    "History", "TrainingDiverged", "fit", "update_d", "update_g",
+    "History", "TrainingDiverged", "fit", "update_d", "update_g", "fake_batch",
     "Pack", "packed", "critic_loss", "gradient_penalty", "fit_wgan",
 ]

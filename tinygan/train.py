@@ -9,6 +9,19 @@ for each training step:
 
 D returns *logits* a with D(x) = σ(a); the losses work on logits.
 
+Randomness (Algorithm 1): every D step draws its own m data and m noise, and G's step
+draws fresh noise again: k + 1 noise batches and k data batches per iteration, none
+reused. (pytorch/examples' dcgan/main.py, k = 1, reuses its D step's fake batch for
+G's step; we follow the paper.)
+
+BatchNorm's running statistics, which only eval mode uses (sampling), move once per
+iteration in G, as in pytorch/examples (dcgan/main.py at 77f55b9 calls ``netG(noise)``
+once per iteration, line 241, and reuses ``fake`` for G's step, line 255): G's
+forward in D's step is a constant sample (:func:`fake_batch`, batch statistics, running
+statistics untouched) and G's own step updates them. D's move with each of its 2k + 1
+forwards (real and fake in each D step, the fake batch in G's step), as pytorch/examples'
+three ``netD(…)`` calls do for k = 1.
+
 Derivation: derivations/00_gan_objective.md
 """
 
@@ -19,10 +32,10 @@ from dataclasses import dataclass, field
 
 from . import backend
 from .layers.activations import sigmoid
-from .layers.base import NonFiniteInputError, frozen
+from .layers.base import NonFiniteInputError, frozen, no_grad
 from .losses import bce_with_logits, generator_loss
 
-__all__ = ["TrainingDiverged", "History", "update_d", "update_g", "fit"]
+__all__ = ["TrainingDiverged", "History", "fake_batch", "update_d", "update_g", "fit"]
 
 
 class TrainingDiverged(FloatingPointError):
@@ -39,24 +52,36 @@ def _mean_prob(logits):
     return sigmoid(logits).sum() / logits.size
 
 
+def fake_batch(G, z):
+    """G(z) as a constant, for D's step: no cache, G's BatchNorm running statistics untouched.
+
+    In training mode G's BatchNorm still normalises with the batch's own statistics (D is
+    shown samples made the way G's step makes them); its running statistics are
+    left to G's own step, so that they move once per iteration (module docstring).
+    """
+    with no_grad(G, update_stats=False):
+        return G.forward(z)
+
+
 def update_d(G, D, x_real, z, opt_D):
     """One step of D on a real batch and a fake batch G(z) (Algorithm 1, inner loop).
 
     1. D.zero_grad(): this also discards what the last generator step left in D.
-    2. Real batch: forward, loss with label 1, backward (grads accumulate).
-    3. Fake batch: G(z) is a constant here (no gradient flows into G), forward
-       through D, loss with label 0, backward (grads accumulate).
-    4. opt_D.step().
+    2. Fake batch G(z): a constant here (no gradient flows into G), made by
+       :func:`fake_batch` (no cache; G's running statistics untouched).
+    3. Real batch: forward, loss with label 1, backward (grads accumulate).
+    4. Fake batch: forward through D, loss with label 0, backward (grads accumulate).
+    5. opt_D.step().
 
     Two forward/backward pairs, each consuming its own cache: never backpropagate
-    the real loss through the cache of the fake pass (papers.md §9).
+    the real loss through the cache of the fake pass (papers.md §9; the layers refuse
+    a second forward in training mode before the first one's backward).
 
     Returns a dict of 0-d arrays: ``loss_D``, ``D_real`` and ``D_fake`` (mean
     probabilities).
     """
     D.zero_grad()
-    x_fake = G.forward(z)
-    G.clear_cache()  # G gets no gradient from D's step
+    x_fake = fake_batch(G, z)
     xp = backend.get_array_module(x_fake)
 
     real_logits = D.forward(x_real)
@@ -79,7 +104,8 @@ def update_g(G, D, z, opt_G, loss="nonsaturating"):
     """One step of G through D (Algorithm 1, outer step).
 
     1. G.zero_grad().
-    2. x = G(z), a = D(x): forward through both networks.
+    2. x = G(z), a = D(x): forward through both networks (G's BatchNorm running
+       statistics move here, once per iteration; ``z`` must be a fresh draw).
     3. The generator cost and its gradient w.r.t. a: ``loss`` names an entry of
        ``tinygan.losses.GENERATOR_LOSSES``: ``"minimax"`` for mean log(1 − D(G(z))),
        ``"nonsaturating"`` for −mean log D(G(z)), ``"maximum_likelihood"`` for

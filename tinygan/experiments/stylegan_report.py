@@ -11,13 +11,14 @@
   to the synthesis network's: the lr multiplier 0.01 made visible.
 * figures built from those (``tinygan.image_plots``).
 
-All sampling here runs G in eval mode and drops every cache (no backward follows).
+All sampling here runs G in eval mode inside ``no_grad(G)`` (no cache: no backward follows).
 """
 
 from __future__ import annotations
 
 from .. import backend
 from ..image_plots import plot_image_table, plot_noise_effect, plot_style_mixing
+from ..layers.base import no_grad
 from ..models.stylegan import mix_styles, truncate
 
 __all__ = ["styles", "synthesize", "generate", "mixing_scores", "mixing_grid", "noise_effect",
@@ -40,20 +41,17 @@ def _latents(G, n, rng):
 def styles(G, z, batch=1000):
     """w = f(z) in eval mode, no cache left behind."""
     xp = backend.get_array_module(z)
-    out = []
-    for i in range(0, z.shape[0], batch):
-        out.append(G.mapping.forward(z[i:i + batch]))
-        G.mapping.clear_cache()
+    with no_grad(G):
+        out = [G.mapping.forward(z[i:i + batch]) for i in range(0, z.shape[0], batch)]
     return xp.concatenate(out, axis=0)
 
 
 def synthesize(G, ws, noise, batch=500, clip=True):
     """Images g(ws, noise), clipped to [−1, 1] (as the official code saves them)."""
     xp = backend.get_array_module(ws)
-    out = []
-    for i in range(0, ws.shape[0], batch):
-        out.append(G.synthesis.forward(ws[i:i + batch], [v[i:i + batch] for v in noise]))
-        G.synthesis.clear_cache()
+    with no_grad(G):
+        out = [G.synthesis.forward(ws[i:i + batch], [v[i:i + batch] for v in noise])
+               for i in range(0, ws.shape[0], batch)]
     img = xp.concatenate(out, axis=0)
     return xp.clip(img, -1, 1) if clip else img
 

@@ -30,7 +30,7 @@ from dataclasses import dataclass, field
 
 from .. import backend
 from ..layers.activations import LeakyReLU
-from ..layers.base import frozen
+from ..layers.base import frozen, no_grad
 from ..layers.conv import Conv2d
 from ..layers.dense import Dense
 from ..layers.equalized import Equalized
@@ -246,7 +246,8 @@ def stylegan_optimizers(G, D, lr=LR, betas=BETAS):
 def update_d(G, D, x_real, z, noise, opt_D, z2=None, cutoff=None, r1_gamma=R1_GAMMA):
     """One step of D: the logistic loss on real and fake, plus R1 on the real batch.
 
-    1. D.zero_grad(); x̃ = G(z [, z2, cutoff], noise) is a constant here (G's cache is dropped).
+    1. D.zero_grad(); x̃ = G(z [, z2, cutoff], noise) is a constant here (made under
+       ``no_grad(G)``: no cache).
     2. Real batch: forward, backward of mean softplus(−D(x)) (grads accumulate).
     3. Fake batch: forward, backward of mean softplus(D(x̃)).
     4. R1 on the real batch: :func:`r1_penalty` adds ∂R1/∂θ_D (its own forward/backward).
@@ -256,8 +257,8 @@ def update_d(G, D, x_real, z, noise, opt_D, z2=None, cutoff=None, r1_gamma=R1_GA
     ``D_fake`` (mean probabilities).
     """
     D.zero_grad()
-    x_fake = G.forward(z, noise, z2=z2, cutoff=cutoff)
-    G.clear_cache()  # G gets no gradient from D's step
+    with no_grad(G):  # G's output is a constant in D's step: no cache
+        x_fake = G.forward(z, noise, z2=z2, cutoff=cutoff)
     real = D.forward(x_real)
     xp = backend.get_array_module(real)
     loss_r, d_r = bce_with_logits(real, xp.ones_like(real))

@@ -23,7 +23,7 @@ from ..layers.activations import LeakyReLU
 from ..layers.base import NonFiniteInputError, frozen
 from ..layers.dense import Dense
 from ..losses import _check_logits
-from ..train import History, Watch, _check_rows
+from ..train import History, Watch, _check_rows, fake_batch
 
 __all__ = [
     "critic_loss", "generator_loss_wasserstein", "clip_weights", "interpolate",
@@ -199,7 +199,7 @@ def gradient_penalty(critic, x_hat, lam=10.0):
 def update_critic(G, C, x_real, z, opt_C, clip=None, gp_lambda=None, rng=None):
     """One critic step: minimise mean f(G(z)) − mean f(x) [+ gradient penalty].
 
-    1. C.zero_grad(); x̃ = G(z) is a constant here (G's cache is cleared).
+    1. C.zero_grad(); x̃ = G(z) is a constant here (:func:`tinygan.train.fake_batch`).
     2. Real batch: forward, backward with −1/N (grads accumulate).
     3. Fake batch: forward, backward with +1/M.
     4. WGAN-GP: x̂ = εx + (1 − ε)x̃ and :func:`gradient_penalty` adds ∂P/∂W.
@@ -209,8 +209,7 @@ def update_critic(G, C, x_real, z, opt_C, clip=None, gp_lambda=None, rng=None):
     mean f(x̃), the critic's estimate of the Wasserstein distance) and ``penalty``.
     """
     C.zero_grad()
-    x_fake = G.forward(z)
-    G.clear_cache()
+    x_fake = fake_batch(G, z)  # a constant: no cache, G's running statistics untouched
     real = C.forward(x_real)
     # Two forward/backward pairs, each consuming its own cache (papers.md §9).
     xp = backend.get_array_module(real)

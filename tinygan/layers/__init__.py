@@ -1,5 +1,5 @@
 from .activations import LeakyReLU, ReLU, Sigmoid, Tanh, sigmoid
-from .base import Layer, LayerInputError, frozen
+from .base import Layer, LayerInputError, frozen, no_grad
 from .conv import Conv2d, ConvTranspose2d
 from .dense import Dense
 from .embedding import Embedding
@@ -11,7 +11,7 @@ from .style import AdaIN, ConstantInput, NoiseInput, PixelNorm
 from .upsample import Upsample
 
 __all__ = ["Layer", "LayerInputError", "Dense", "Sigmoid", "Tanh", "ReLU", "LeakyReLU",
-           "sigmoid", "frozen", "Conv2d", "ConvTranspose2d", "BatchNorm", "Reshape", "Flatten",
-           "Upsample", "Embedding", "InstanceNorm2d", "ReflectionPad2d", "Equalized",
+           "sigmoid", "frozen", "no_grad", "Conv2d", "ConvTranspose2d", "BatchNorm", "Reshape",
+           "Flatten", "Upsample", "Embedding", "InstanceNorm2d", "ReflectionPad2d", "Equalized",
            "EqualizedDense", "EqualizedConv2d", "PixelNorm", "ConstantInput", "NoiseInput",
            "AdaIN"]

@@ -3,13 +3,27 @@
 * ``params`` and ``grads`` are dicts with the same keys, shapes and dtypes.
 * ``forward(x)`` stores in ``self.cache`` exactly what ``backward`` needs.
 * ``backward(dout, need_dx=True)`` consumes that cache, *accumulates* (``+=``) into
-  ``grads`` and returns dL/dx with the shape and dtype of ``x``. The cache has one
-  slot: a backward without a matching forward raises. With ``need_dx=False`` a
-  layer may skip computing dx (and return None): the gradient with respect to
-  *data* is never used, so Dense and the convolutions save a matrix multiply.
+  ``grads`` and returns dL/dx with the shape and dtype of ``x``. With
+  ``need_dx=False`` a layer may skip computing dx (and return None): the gradient with
+  respect to *data* is never used, so Dense and the convolutions save a matrix multiply.
+* **The cache has one slot, and it is loud.** A backward without a matching forward
+  raises. In training mode a second forward before the first one's backward raises
+  too: ``D.forward(real); D.forward(fake); D.backward(d_real)`` would otherwise
+  backpropagate the real loss through the fake pass's cache (the stale-cache bug of
+  papers.md §9) without a word. A caller whose output needs no gradient says so,
+  either before the forward (``with no_grad(model): out = model.forward(x)`` stores
+  no cache at all) or after it (``model.clear_cache()``). In eval mode a forward
+  replaces an unused cache silently: eval-mode forwards are for sampling and plots.
 * ``zero_grad()`` resets the gradients in place (optimizers hold references).
 * Inside ``with frozen(model):`` the parameters are constants: backward still
   returns dx but computes no parameter gradients (used for D during G's step).
+* Inside ``with no_grad(model, update_stats=False):`` BatchNorm (in training mode)
+  still normalises with the batch's statistics but leaves its running statistics
+  alone: G's forward in D's step uses it, so that G's running statistics move once
+  per iteration, in G's own step (tinygan.train.fake_batch).
+
+A layer writes ``self.cache = ...`` in its forward; the checks above live in the
+``cache`` property below, so every layer, present or future, gets them for free.
 """
 
 from __future__ import annotations
@@ -40,9 +54,32 @@ class Layer:
     def __init__(self):
         self.params: dict = {}
         self.grads: dict = {}
-        self.cache = None
+        self._cache = None
         self.training = True
         self.frozen = False  # see frozen(): no parameter gradients while True
+        self.caching = True  # see no_grad(): forward stores no cache while False
+        self.update_stats = True  # see no_grad(update_stats=False): BatchNorm only
+
+    # -- the one-slot cache ----------------------------------------------------
+    @property
+    def cache(self):
+        """What the last forward left for its backward (None when there is none)."""
+        return self.__dict__.get("_cache")
+
+    @cache.setter
+    def cache(self, value):
+        if value is not None:
+            if not self.caching:  # inside no_grad(): no backward will follow
+                return
+            if self.training and self.__dict__.get("_cache") is not None:
+                raise RuntimeError(
+                    f"{self!r}.forward() was called again before backward() consumed the "
+                    "cache of its previous forward (training mode): the second forward "
+                    "would silently replace what the first one's backward needs. "
+                    "Backpropagate the first output first, or say that it needs no "
+                    "gradient: run that forward inside `with no_grad(model):` or call "
+                    "model.clear_cache() after it")
+        self._cache = value
 
     # -- the contract ---------------------------------------------------------
     def forward(self, x):  # pragma: no cover - abstract
@@ -59,8 +96,8 @@ class Layer:
             g.fill(0)
 
     def clear_cache(self):
-        """Drop a cached forward that will get no backward (e.g. G's output in D's step)."""
-        self.cache = None
+        """Drop a cached forward that will get no backward (its output needs no gradient)."""
+        self._cache = None
 
     def train(self):
         self.training = True
@@ -129,9 +166,10 @@ class Layer:
         if self.cache is None:
             raise RuntimeError(
                 f"{self!r}.backward() was called without a matching forward(): "
-                "each forward caches what one backward needs, and backward consumes it"
+                "each forward caches what one backward needs, and backward consumes it "
+                "(a forward inside no_grad() caches nothing)"
             )
-        cache, self.cache = self.cache, None
+        cache, self._cache = self.cache, None
         return cache
 
     def _check_input(self, x, ndim=None, shape=None):
@@ -213,6 +251,32 @@ def frozen(model):
     finally:
         for layer, was in zip(layers, before):
             layer.frozen = was
+
+
+@contextlib.contextmanager
+def no_grad(model, update_stats=True):
+    """Forwards inside the block are not differentiated: no layer stores a cache.
+
+    The manual counterpart of ``torch.no_grad()``: use it where an output is a
+    constant for whoever consumes it (G's samples in D's step, samples for a plot, a
+    metric), so that nothing is cached and no later forward trips the one-slot cache's
+    check. A ``backward`` of such a forward raises (there is nothing to backpropagate).
+
+    ``update_stats=False`` also keeps BatchNorm's running statistics where they are; in
+    training mode it still normalises with the batch's own statistics. The trainer
+    uses it for G's forward in D's step (:func:`tinygan.train.fake_batch`), so that G's
+    running statistics are updated once per iteration, in G's own step.
+    """
+    layers = list(_walk(model))
+    before = [(layer.caching, layer.update_stats) for layer in layers]
+    for layer in layers:
+        layer.caching = False
+        layer.update_stats = layer.update_stats and update_stats
+    try:
+        yield model
+    finally:
+        for layer, (caching, stats) in zip(layers, before):
+            layer.caching, layer.update_stats = caching, stats
 
 
 def _fmt_shape(shape):

@@ -133,8 +133,21 @@ class Equalized(Layer):
                 self.grads[k] += self.inner.grads[k].dtype.type(coef) * self.inner.grads[k]
         return dx
 
+    # the inner layer is a child: frozen(), no_grad(), train() and eval() reach it
+    @property
+    def layers(self):
+        return [self.inner]
+
     def clear_cache(self):
         self.inner.clear_cache()
+
+    def train(self):
+        self.inner.train()
+        return super().train()
+
+    def eval(self):
+        self.inner.eval()
+        return super().eval()
 
     def astype(self, dtype):
         super().astype(dtype)

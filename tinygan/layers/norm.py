@@ -121,9 +121,10 @@ class BatchNorm(Layer):
             var = (x_hat * x_hat).mean(axis=0)                     # biased, for normalising
             r = 1 / xp.sqrt(var + self.eps)
             x_hat *= r                                             # in place: one big array
-            m = self.momentum
-            self.running_mean = (1 - m) * self.running_mean + m * mu
-            self.running_var = (1 - m) * self.running_var + (m * M / (M - 1)) * var
+            if self.update_stats:  # False inside no_grad(update_stats=False)
+                m = self.momentum
+                self.running_mean = (1 - m) * self.running_mean + m * mu
+                self.running_var = (1 - m) * self.running_var + (m * M / (M - 1)) * var
         else:
             r = 1 / xp.sqrt(self.running_var + self.eps)
             x_hat = (X - self.running_mean) * r

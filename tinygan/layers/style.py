@@ -267,10 +267,26 @@ class AdaIN(Layer):
         dx = self.norm.backward(dout * scale, need_dx=need_dx)
         return dx, dw
 
+    # the instance norm and the affine map are children: frozen(), no_grad(), train() and
+    # eval() reach them
+    @property
+    def layers(self):
+        return [self.norm, self.affine]
+
     def clear_cache(self):
         self.cache = None
         self.norm.clear_cache()
         self.affine.clear_cache()
+
+    def train(self):
+        for layer in self.layers:
+            layer.train()
+        return super().train()
+
+    def eval(self):
+        for layer in self.layers:
+            layer.eval()
+        return super().eval()
 
     def astype(self, dtype):
         self.affine.astype(dtype)
