@@ -343,3 +343,43 @@ def test_adain_matches_torch_instance_norm(n, c, h, w_dim, seed):
     tout.backward(torch.tensor(g))
     _torch_compare([(out, tout), (dx, tx.grad), (dw, tw.grad), (layer.grads["W"], tW.grad),
                     (layer.grads["b"], tb.grad)])
+
+
+# -- the loud one-slot cache (the base class's contract) holds for these layers too ------------
+def _style_layers():
+    r = backend.rng(0)
+    return [
+        (EqualizedDense(3, 2, rng=r, dtype="float64"), [(4, 3)]),
+        (EqualizedConv2d(2, 3, 3, padding=1, rng=r, dtype="float64"), [(2, 2, 4, 4)]),
+        (PixelNorm(), [(4, 3)]),
+        (AdaIN(2, 3, rng=r, dtype="float64"), [(2, 2, 4, 4), (2, 3)]),
+        (NoiseInput(2, dtype="float64"), [(2, 2, 4, 4), (2, 1, 4, 4)]),
+    ]
+
+
+@pytest.mark.parametrize("layer, shapes", _style_layers(), ids=lambda v: repr(v)
+                         if not isinstance(v, list) else None)
+def test_second_forward_before_backward_raises_unless_told(layer, shapes):
+    from tinygan.layers import no_grad
+
+    gen = np.random.default_rng(0)
+    a = [gen.standard_normal(s) for s in shapes]
+    b = [gen.standard_normal(s) for s in shapes]
+    out = layer.forward(*a)
+    dout = gen.standard_normal(out.shape)
+    with pytest.raises(RuntimeError, match=r"forward\(\) was called again before backward"):
+        layer.forward(*b)
+    with no_grad(layer):
+        layer.forward(*b)  # stores nothing, in the layer or in its inner layers
+    first = layer.backward(dout)
+    layer.clear_cache()
+    layer.forward(*a)
+    again = layer.backward(dout)
+    for u, v in zip(first if isinstance(first, tuple) else (first,),
+                    again if isinstance(again, tuple) else (again,)):
+        np.testing.assert_array_equal(u, v)  # a's gradient both times, not b's
+    layer.eval()  # eval mode (inner layers too): forwards for plots replace the cache
+    layer.forward(*a)
+    layer.forward(*b)
+    layer.clear_cache()
+    layer.train()
