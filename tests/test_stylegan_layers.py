@@ -31,8 +31,10 @@ lr_muls = st.sampled_from([1.0, 0.01, 0.5])
 @given(n=small, d_in=st.integers(1, 6), d_out=st.integers(1, 6), gain=gains, lr_mul=lr_muls,
        bias=st.booleans(), seed=seeds)
 @example(n=2, d_in=32, d_out=32, gain=math.sqrt(2), lr_mul=0.01, bias=True, seed=0)  # mapping
-@example(n=2, d_in=32, d_out=8, gain=1.0, lr_mul=1.0, bias=True, seed=1)  # AdaIN's affine map
-@example(n=2, d_in=64, d_out=1, gain=1.0, lr_mul=1.0, bias=True, seed=2)  # D's logit
+@example(n=2, d_in=32, d_out=128, gain=1.0, lr_mul=1.0, bias=True, seed=1)  # AdaIN at 4×4
+@example(n=2, d_in=32, d_out=16, gain=1.0, lr_mul=1.0, bias=True, seed=2)  # AdaIN at 8×8
+@example(n=2, d_in=512, d_out=32, gain=math.sqrt(2), lr_mul=1.0, bias=True, seed=3)  # D's dense
+@example(n=2, d_in=32, d_out=1, gain=1.0, lr_mul=1.0, bias=True, seed=4)  # D's logit
 def test_equalized_dense_gradcheck(xp, n, d_in, d_out, gain, lr_mul, bias, seed):
     layer = EqualizedDense(d_in, d_out, gain=gain, lr_mul=lr_mul, bias=bias,
                            rng=backend.rng(seed), dtype="float64")
@@ -48,9 +50,14 @@ def test_equalized_dense_gradcheck(xp, n, d_in, d_out, gain, lr_mul, bias, seed)
 @given(n=st.integers(1, 2), c_in=st.integers(1, 3), c_out=st.integers(1, 3),
        k=st.integers(1, 4), s=st.integers(1, 2), p=st.integers(0, 2), h=st.integers(0, 3),
        lr_mul=lr_muls, seed=seeds)
-@example(n=2, c_in=1, c_out=4, k=1, s=1, p=0, h=8, lr_mul=1.0, seed=0)  # fromRGB / toRGB
-@example(n=2, c_in=4, c_out=4, k=3, s=1, p=1, h=4, lr_mul=1.0, seed=1)  # 3×3 "same" conv
-@example(n=2, c_in=4, c_out=4, k=4, s=2, p=1, h=8, lr_mul=1.0, seed=2)  # D's downsampling
+@example(n=2, c_in=64, c_out=64, k=3, s=1, p=1, h=4, lr_mul=1.0, seed=0)  # G at 4×4
+@example(n=2, c_in=64, c_out=8, k=3, s=1, p=1, h=8, lr_mul=1.0, seed=1)  # G, after Upsample
+@example(n=2, c_in=8, c_out=8, k=3, s=1, p=1, h=8, lr_mul=1.0, seed=2)  # G at 8×8
+@example(n=2, c_in=8, c_out=1, k=1, s=1, p=0, h=8, lr_mul=1.0, seed=3)  # toRGB
+@example(n=2, c_in=1, c_out=16, k=1, s=1, p=0, h=8, lr_mul=1.0, seed=4)  # D's fromRGB
+@example(n=2, c_in=16, c_out=16, k=3, s=1, p=1, h=8, lr_mul=1.0, seed=5)  # D at 8×8
+@example(n=2, c_in=16, c_out=32, k=4, s=2, p=1, h=8, lr_mul=1.0, seed=6)  # D's downsampling
+@example(n=2, c_in=32, c_out=32, k=3, s=1, p=1, h=4, lr_mul=1.0, seed=7)  # D at 4×4
 def test_equalized_conv2d_gradcheck(xp, n, c_in, c_out, k, s, p, h, lr_mul, seed):
     H = max(h, k - 2 * p, 1)  # at least one window (the @examples give the models' sizes)
     layer = EqualizedConv2d(c_in, c_out, k, stride=s, padding=p, lr_mul=lr_mul,
@@ -160,7 +167,7 @@ def test_pixelnorm_gradcheck(xp, n, d, scale, seed):
 
 # -- ConstantInput and NoiseInput ----------------------------------------------------------------
 @given(n=small, c=small, size=st.integers(1, 4), seed=seeds)
-@example(n=2, c=64, size=4, seed=0)
+@example(n=2, c=64, size=4, seed=0)  # the model's constant
 def test_constant_input_gradcheck(xp, n, c, size, seed):
     layer = ConstantInput(c, size, dtype="float64")
     layer.params["const"][...] = xp.asarray(np.random.default_rng(seed).normal(0, 1,
@@ -171,8 +178,8 @@ def test_constant_input_gradcheck(xp, n, c, size, seed):
 
 
 @given(n=small, c=small, h=st.integers(1, 5), seed=seeds)
-@example(n=2, c=64, h=4, seed=0)
-@example(n=2, c=64, h=8, seed=1)
+@example(n=2, c=64, h=4, seed=0)  # the model's 4×4 layers
+@example(n=2, c=8, h=8, seed=1)  # and its 8×8 layers
 def test_noise_input_gradcheck(xp, n, c, h, seed):
     gen = np.random.default_rng(seed)
     layer = NoiseInput(c, dtype="float64")
@@ -197,8 +204,8 @@ def test_noise_is_per_pixel_and_scaled_per_channel():
 
 # -- AdaIN ---------------------------------------------------------------------------------------
 @given(n=small, c=small, h=st.integers(1, 4), w_dim=small, seed=seeds)
-@example(n=2, c=16, h=4, w_dim=32, seed=0)  # the synthesis network's 4×4 layers
-@example(n=2, c=16, h=8, w_dim=32, seed=1)  # and its 8×8 layers
+@example(n=2, c=64, h=4, w_dim=32, seed=0)  # the synthesis network's 4×4 layers
+@example(n=2, c=8, h=8, w_dim=32, seed=1)  # and its 8×8 layers
 def test_adain_gradcheck(xp, n, c, h, w_dim, seed):
     h = max(h, 2) if h == 1 else h
     gen = np.random.default_rng(seed)
