@@ -136,14 +136,14 @@ print(check_layer(ada, (x, w), input_names=["dx", "dw"]))
 # pixel, scaled by a learned strength per channel that starts at 0. D is a plain stack of
 # equalized convolutions and LeakyReLUs.
 #
-# One choice is ours: 64 channels at $4\times4$ but only **8 at $8\times8$**. The last style layer's
+# One choice is ours: 64 channels at $4\times4$ but only **4 at $8\times8$**. The last style layer's
 # output is a per-channel reweighting of its maps; at $8\times8$ (64 pixels) 32 maps span almost
 # every digit, and then the fine styles alone paint the digit (measured: the label followed the
 # *fine* styles). The official network has 512 channels at $8\times8$ too, but its fine layers
 # sit at $64^2$–$1024^2$, where a few hundred channels are few next to the pixels.
 
 # %%
-G = StyleGenerator(latent_dim=32, w_dim=32, mapping_layers=4, channels=(64, 8),
+G = StyleGenerator(latent_dim=32, w_dim=32, mapping_layers=4, channels=(64, 4),
                    rng=backend.rng(0))
 D = style_discriminator(8, (32, 16), rng=backend.rng(100))
 print(G)
@@ -261,7 +261,7 @@ print(f"pixel std due to noise alone {result.noise['pixel_std_noise']:.4f}; "
 #
 # 1. Run `tinygan stylegan --mixing-prob 0` and compare `mixing_label_follows_coarse`: what does
 #    the regularisation buy at this budget?
-# 2. Change the $8\times8$ channels to 32 (`channels=(64, 32)` in `exp.DEFAULTS`) and watch which
+# 2. Run `tinygan stylegan --g-channels 64,32` (32 maps at $8\times8$ instead of 4) and watch which
 #    slots decide the digit.
 # 3. `--mapping-lr-mul 1`: does training still work, and how far do the mapping weights move?
 # 4. Derive the double backward of R1 for a D with a smooth activation (tanh): which extra term
