@@ -8,51 +8,76 @@ sides run in float32 with the same architectures:
     toy1, toy64   the 2×2 toy: G = Dense(1→4) → sigmoid, D = Dense(4→1); batch 1 / 64
     mlp           G 100→256→512→784 (ReLU, tanh), D 784→512→256→1 (LeakyReLU 0.2); batch 64
     dcgan         28×28 DCGAN (tinygan.models.dcgan at image_size=28): G z100 → dense
-                  128·7·7 → BN → ReLU → ConvT 128→64 k4 s2 p1 → BN → ReLU → ConvT 64→1
-                  → tanh; D Conv 1→64 k4 s2 p1 → LReLU → Conv 64→128 → BN → LReLU →
-                  dense → 1; batch 64
+                  2w·7·7 → BN → ReLU → ConvT 2w→w k4 s2 p1 → BN → ReLU → ConvT w→1
+                  → tanh; D Conv 1→w k4 s2 p1 → LReLU → Conv w→2w → BN → LReLU →
+                  dense → 1; width w = 64, batch 64
+
+Any workload takes a batch and (DCGAN) a width suffix: ``mlp-b256``, ``dcgan-b16``,
+``dcgan-w128``, ``dcgan-b512-w32``. ``--scaling`` runs the scaling set (batch 16, 64,
+256, 512 for the MLP and the DCGAN; DCGAN width 32, 64, 128 at batch 64).
 
 Usage::
 
-    python benchmarks/bench_steps.py                      # numpy vs torch (CPU), all workloads
-    python benchmarks/bench_steps.py --rounds 5 --workloads mlp dcgan
+    python benchmarks/bench_steps.py --native-kernel --rounds 5             # the headline
+    python benchmarks/bench_steps.py --native-kernel --rounds 5 --threads 1
+    python benchmarks/bench_steps.py --native-kernel --rounds 3 --scaling
     python benchmarks/bench_steps.py --backend cupy       # CuPy vs torch CUDA, batch 64 and 512
 
-Each side runs in its own process (PyTorch's OpenMP threads and OpenBLAS's threads
-spin against each other when they share one; shared/reference/performance.md), the
-sides alternate round by round, and the table reports medians over rounds of the
-per-step median. This is a script, not a test: timings depend on the machine.
+Method (shared/reference/performance.md): every (side, workload) pair runs in its own
+process (PyTorch's OpenMP threads and OpenBLAS's threads spin against each other when
+they share one, and each process's peak resident memory is then that workload's), the
+sides alternate round by round, each round reports the median step time after a
+warm-up, and the tables show the median over rounds. ``--native-kernel`` unsets
+``OPENBLAS_CORETYPE`` and ``OPENBLAS_L2_SIZE`` for the workers only (some machines set
+them; a user's machine has neither), so OpenBLAS picks the kernel for this CPU. The
+header names the CPU, the BLAS library, its kernel and thread count, and the machine's
+load average and ``/proc/pressure/cpu`` before and after the run: a ratio means little
+unless the machine was quiet. This is a script, not a test: timings depend on the machine.
 """
 
 from __future__ import annotations
 
 import argparse
+import datetime
 import json
 import os
+import platform
+import re
+import resource
 import statistics
 import subprocess
 import sys
 import time
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+LAST_MODELS = None  # (G, D, optimizers) of the last tinygan step built here
 
 CPU_WORKLOADS = ["toy1", "toy64", "mlp", "dcgan"]
 GPU_WORKLOADS = ["mlp", "dcgan", "mlp512", "dcgan512"]
+SCALING_WORKLOADS = (["mlp-b16", "mlp-b64", "mlp-b256", "mlp-b512",
+                      "dcgan-b16", "dcgan-b64", "dcgan-b256", "dcgan-b512",
+                      "dcgan-w32", "dcgan-w128"])
+TARGETS = {"toy": 0.2, "mlp": 0.5, "dcgan": 1.0}  # issue 10: ratio tinygan/PyTorch at batch 64
+KERNEL_VARS = ("OPENBLAS_CORETYPE", "OPENBLAS_L2_SIZE")
 
 
 def _spec(name):
-    """(kind, batch_size) of a workload name."""
+    """(kind, batch_size, width) of a workload name such as ``dcgan-b256-w32``."""
     table = {"toy1": ("toy", 1), "toy64": ("toy", 64), "mlp": ("mlp", 64),
              "dcgan": ("dcgan", 64), "mlp512": ("mlp", 512), "dcgan512": ("dcgan", 512)}
-    if name not in table:
-        raise SystemExit(f"unknown workload {name!r}; known: {sorted(table)}")
-    return table[name]
+    if name in table:
+        return (*table[name], 64)
+    m = re.fullmatch(r"(toy|mlp|dcgan)(?:-b(\d+))?(?:-w(\d+))?", name)
+    if not m or (m.group(3) and m.group(1) != "dcgan"):
+        raise SystemExit(f"unknown workload {name!r}; known: {sorted(table)}, or "
+                         "toy|mlp|dcgan with -b<batch>, and dcgan with -w<width>")
+    return m.group(1), int(m.group(2) or 64), int(m.group(3) or 64)
 
 
 # ---------------------------------------------------------------------------------------
 # tinygan side
 # ---------------------------------------------------------------------------------------
-def _tinygan_step_fn(kind, batch_size, device):
+def _tinygan_step_fn(kind, batch_size, device, width=64):
     sys.path.insert(0, ROOT)
     from tinygan import backend
     from tinygan.layers import Dense, LeakyReLU, ReLU, Sigmoid, Tanh
@@ -82,12 +107,15 @@ def _tinygan_step_fn(kind, batch_size, device):
     else:
         from tinygan.models.dcgan import dcgan_optimizers, dcgan_pair
 
-        G, D, _ = dcgan_pair(28, latent_dim=100, width=64, seed=0, dtype=f32)
+        G, D, _ = dcgan_pair(28, latent_dim=100, width=width, seed=0, dtype=f32)
         latent, shape = 100, (1, 28, 28)
         opt_G, opt_D = dcgan_optimizers(G, D)
     x_real = rng.random((batch_size, *shape), dtype=xp.float32)  # [0, 1) for the toy
     if kind != "toy":
         x_real = 2 * x_real - 1  # [-1, 1) for a tanh generator
+
+    global LAST_MODELS
+    LAST_MODELS = (G, D, {"opt_G": opt_G, "opt_D": opt_D})  # for profile_step.py
 
     # On the GPU the layers' NaN checks each read a flag back from the device; turn them
     # off there, as backend.checks documents for inner loops (PyTorch does no such check).
@@ -115,7 +143,7 @@ def _tinygan_step_fn(kind, batch_size, device):
 # ---------------------------------------------------------------------------------------
 # PyTorch side
 # ---------------------------------------------------------------------------------------
-def _torch_step_fn(kind, batch_size, device):
+def _torch_step_fn(kind, batch_size, device, width=64):
     import torch
     from torch import nn
 
@@ -132,16 +160,17 @@ def _torch_step_fn(kind, batch_size, device):
                           nn.LeakyReLU(0.2), nn.Linear(256, 1))
         latent, shape, lr, betas = 100, (784,), 2e-4, (0.5, 0.999)
     else:
+        w = width
         # no bias in a layer followed by BatchNorm (it would cancel), as in tinygan's
-        G = nn.Sequential(nn.Linear(100, 128 * 7 * 7, bias=False), nn.Unflatten(1, (128, 7, 7)),
-                          nn.BatchNorm2d(128), nn.ReLU(),
-                          nn.ConvTranspose2d(128, 64, 4, 2, 1, bias=False), nn.BatchNorm2d(64),
+        G = nn.Sequential(nn.Linear(100, 2 * w * 7 * 7, bias=False),
+                          nn.Unflatten(1, (2 * w, 7, 7)), nn.BatchNorm2d(2 * w), nn.ReLU(),
+                          nn.ConvTranspose2d(2 * w, w, 4, 2, 1, bias=False), nn.BatchNorm2d(w),
                           nn.ReLU(),
-                          nn.ConvTranspose2d(64, 1, 4, 2, 1), nn.Tanh())
-        D = nn.Sequential(nn.Conv2d(1, 64, 4, 2, 1), nn.LeakyReLU(0.2),
-                          nn.Conv2d(64, 128, 4, 2, 1, bias=False), nn.BatchNorm2d(128),
+                          nn.ConvTranspose2d(w, 1, 4, 2, 1), nn.Tanh())
+        D = nn.Sequential(nn.Conv2d(1, w, 4, 2, 1), nn.LeakyReLU(0.2),
+                          nn.Conv2d(w, 2 * w, 4, 2, 1, bias=False), nn.BatchNorm2d(2 * w),
                           nn.LeakyReLU(0.2),
-                          nn.Flatten(), nn.Linear(128 * 7 * 7, 1))
+                          nn.Flatten(), nn.Linear(2 * w * 7 * 7, 1))
         latent, shape, lr, betas = 100, (1, 28, 28), 2e-4, (0.5, 0.999)
     G, D = G.to(dev), D.to(dev)
     opt_G = torch.optim.Adam(G.parameters(), lr=lr, betas=betas)
@@ -163,7 +192,7 @@ def _torch_step_fn(kind, batch_size, device):
         loss_G = bce(D(G(torch.randn(batch_size, latent, device=dev))), ones)
         loss_G.backward()
         opt_G.step()
-        float(loss_G)
+        float(loss_G.detach())
 
     def sync():
         if device == "cuda":
@@ -172,38 +201,110 @@ def _torch_step_fn(kind, batch_size, device):
 
 
 # ---------------------------------------------------------------------------------------
-# worker: one process, one side, all requested workloads
+# what the machine and the libraries are
 # ---------------------------------------------------------------------------------------
-def worker(side, workloads, steps, warmup):
-    results = {}
-    for name in workloads:
-        kind, batch_size = _spec(name)
-        if side in ("numpy", "cupy"):
-            step, sync = _tinygan_step_fn(kind, batch_size, side)
-        else:
-            step, sync = _torch_step_fn(kind, batch_size, "cuda" if side == "torch-cuda" else "cpu")
-        n = steps if kind != "toy" else steps * 10
-        for _ in range(warmup):
-            step()
+def machine_state():
+    """Load average and /proc/pressure/cpu ("some" line): is the machine quiet?"""
+    state = {"loadavg": " ".join(f"{x:.2f}" for x in os.getloadavg())}
+    try:
+        with open("/proc/pressure/cpu") as f:
+            state["pressure_cpu"] = f.readline().strip()
+    except OSError:
+        state["pressure_cpu"] = "n/a"
+    return state
+
+
+def cpu_model():
+    try:
+        with open("/proc/cpuinfo") as f:
+            text = f.read()
+        model = re.search(r"model name\s*:\s*(.*)", text).group(1).strip()
+        mhz = re.search(r"cpu MHz\s*:\s*([\d.]+)", text)
+        return f"{model}, {os.cpu_count()} CPUs" + (f" at {float(mhz.group(1)):.0f} MHz"
+                                                    if mhz else "")
+    except (OSError, AttributeError):
+        return f"{platform.processor() or platform.machine()}, {os.cpu_count()} CPUs"
+
+
+def library_info(side):
+    """The BLAS/threading libraries this side's process loaded, as threadpoolctl sees them."""
+    info = {}
+    if side in ("numpy", "cupy"):
+        import numpy
+
+        info["numpy"] = numpy.__version__
+    else:
+        import torch
+
+        info["torch"] = torch.__version__
+        info["torch_threads"] = torch.get_num_threads()
+        cfg = torch.__config__.show()
+        blas = re.search(r"BLAS_INFO=(\w+)", cfg)
+        info["torch_blas"] = blas.group(1) if blas else "?"
+        info["mkldnn"] = bool(torch.backends.mkldnn.is_available())
+    try:
+        import threadpoolctl
+
+        info["threadpools"] = [
+            {k: p.get(k) for k in ("internal_api", "version", "architecture", "num_threads",
+                                  "threading_layer")}
+            for p in threadpoolctl.threadpool_info()]
+    except ImportError:
+        info["threadpools"] = "threadpoolctl not installed"
+    return info
+
+
+# ---------------------------------------------------------------------------------------
+# worker: one process, one side, one workload
+# ---------------------------------------------------------------------------------------
+def worker(side, name, budget_s, warmup, max_steps):
+    kind, batch_size, width = _spec(name)
+    if side in ("numpy", "cupy"):
+        step, sync = _tinygan_step_fn(kind, batch_size, side, width)
+    else:
+        step, sync = _torch_step_fn(kind, batch_size, "cuda" if side == "torch-cuda" else "cpu",
+                                    width)
+    # warm up: at least 2 steps, at most `warmup`, stopping after about a second
+    t_start, warm = time.perf_counter(), []
+    while len(warm) < 2 or (len(warm) < warmup and time.perf_counter() - t_start < 1.0):
+        t = time.perf_counter()
+        step()
         sync()
-        times = []
-        for _ in range(n):
-            t = time.perf_counter()
-            step()
-            sync()
-            times.append(time.perf_counter() - t)
-        results[name] = 1e3 * statistics.median(times)
-    return results
+        warm.append(time.perf_counter() - t)
+    n = int(min(max_steps, max(5, budget_s / min(warm))))
+    times = []
+    for _ in range(n):
+        t = time.perf_counter()
+        step()
+        sync()
+        times.append(time.perf_counter() - t)
+    out = {"ms": 1e3 * statistics.median(times), "steps": n,
+           # Linux reports ru_maxrss in KiB: the process's peak resident memory
+           "peak_mib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+           "info": library_info(side)}
+    if side == "torch-cuda":
+        import torch
+
+        out["gpu_peak_mib"] = torch.cuda.max_memory_allocated() / 2**20
+    elif side == "cupy":
+        import cupy
+
+        out["gpu_peak_mib"] = cupy.get_default_memory_pool().total_bytes() / 2**20
+    return out
 
 
-def _run_worker(side, workloads, steps, warmup, threads=None):
-    cmd = [sys.executable, os.path.abspath(__file__), "--worker", side, "--steps", str(steps),
-           "--warmup", str(warmup), "--workloads", *workloads]
+def _run_worker(side, name, args):
+    cmd = [sys.executable, os.path.abspath(__file__), "--worker", side, "--budget",
+           str(args.budget), "--warmup", str(args.warmup), "--steps", str(args.steps),
+           "--workloads", name]
     env = dict(os.environ)
-    if threads:
+    if args.native_kernel:
+        for var in KERNEL_VARS:
+            env.pop(var, None)
+    if args.threads:
         # Read by OpenBLAS, MKL and PyTorch's OpenMP at start-up: the same cap on both sides.
         for var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
-            env[var] = str(threads)
+            env[var] = str(args.threads)
     out = subprocess.run(cmd, check=True, capture_output=True, text=True, cwd=ROOT, env=env)
     return json.loads(out.stdout.strip().splitlines()[-1])
 
@@ -214,6 +315,20 @@ def _torch_installed():
     return importlib.util.find_spec("torch") is not None
 
 
+def _describe(side, info):
+    pools = info.get("threadpools")
+    if isinstance(pools, list):
+        if side not in ("numpy", "cupy"):  # torch also loads NumPy's OpenBLAS; it uses its own
+            pools = [p for p in pools if p["internal_api"] != "openblas"]
+        pools = "; ".join(f"{p['internal_api']} {p['version']} kernel {p['architecture']} "
+                          f"{p['num_threads']} threads" for p in pools)
+    if side in ("numpy", "cupy"):
+        return f"tinygan ({side}): numpy {info['numpy']}; {pools}"
+    return (f"PyTorch ({side}): torch {info['torch']}, BLAS {info['torch_blas']}, oneDNN "
+            f"{'yes' if info['mkldnn'] else 'no'}, {info['torch_threads']} intra-op threads; "
+            f"{pools}")
+
+
 def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--backend", choices=["numpy", "cupy"], default="numpy",
@@ -221,58 +336,93 @@ def main(argv=None):
     ap.add_argument("--workloads", nargs="+", default=None,
                     help=f"default: {' '.join(CPU_WORKLOADS)} (cpu) or "
                          f"{' '.join(GPU_WORKLOADS)} (gpu)")
-    ap.add_argument("--rounds", type=int, default=3, help="alternating rounds per side")
-    ap.add_argument("--steps", type=int, default=20,
-                    help="timed steps per workload and round (×10 for the toy)")
+    ap.add_argument("--scaling", action="store_true",
+                    help=f"run the scaling set: {' '.join(SCALING_WORKLOADS)}")
+    ap.add_argument("--rounds", type=int, default=5, help="alternating rounds per side")
+    ap.add_argument("--budget", type=float, default=2.0,
+                    help="seconds of timed steps per workload and round (at least 5 steps)")
+    ap.add_argument("--steps", type=int, default=2000, help="at most this many timed steps")
     ap.add_argument("--warmup", type=int, default=5)
     ap.add_argument("--threads", type=int, default=None,
                     help="cap BLAS/OpenMP threads on both sides (default: the libraries' own)")
+    ap.add_argument("--native-kernel", action="store_true",
+                    help=f"unset {' and '.join(KERNEL_VARS)} for the workers, so that OpenBLAS "
+                         "picks its kernel for this CPU")
     ap.add_argument("--json", default=None, help="also write the results to this file")
     ap.add_argument("--worker", default=None, help=argparse.SUPPRESS)
     args = ap.parse_args(argv)
 
     if args.worker:
-        wl = args.workloads or CPU_WORKLOADS
-        print(json.dumps(worker(args.worker, wl, args.steps, args.warmup)))
+        print(json.dumps(worker(args.worker, args.workloads[0], args.budget, args.warmup,
+                                args.steps)))
         return 0
 
     gpu = args.backend == "cupy"
-    workloads = args.workloads or (GPU_WORKLOADS if gpu else CPU_WORKLOADS)
+    workloads = args.workloads or (SCALING_WORKLOADS if args.scaling
+                                   else GPU_WORKLOADS if gpu else CPU_WORKLOADS)
+    for w in workloads:
+        _spec(w)  # fail before the first round on a typo
     ours = "cupy" if gpu else "numpy"
     theirs = ("torch-cuda" if gpu else "torch") if _torch_installed() else None
     sides = [ours] + ([theirs] if theirs else [])
+    before = machine_state()
+    started = datetime.datetime.now().astimezone()
     runs = {s: {w: [] for w in workloads} for s in sides}
+    peaks = {s: {w: 0.0 for w in workloads} for s in sides}
+    infos = {}
     for r in range(args.rounds):
         order = sides if r % 2 == 0 else sides[::-1]  # alternate who goes first
         for side in order:
-            res = _run_worker(side, workloads, args.steps, args.warmup, args.threads)
-            for w, ms in res.items():
-                runs[side][w].append(ms)
-            print(f"round {r + 1}/{args.rounds} {side:10s} "
-                  + "  ".join(f"{w} {ms:.3g} ms" for w, ms in res.items()), flush=True)
+            line = []
+            for w in workloads:
+                res = _run_worker(side, w, args)
+                runs[side][w].append(res["ms"])
+                peaks[side][w] = max(peaks[side][w], res.get("gpu_peak_mib", res["peak_mib"]))
+                infos.setdefault(side, res["info"])
+                line.append(f"{w} {res['ms']:.3g} ms")
+            print(f"round {r + 1}/{args.rounds} {side:10s} " + "  ".join(line), flush=True)
+    after = machine_state()
 
-    print()
+    mem = "GPU MiB" if gpu else "peak RSS MiB"
+    print(f"\n{started:%Y-%m-%d %H:%M %Z}; {cpu_model()}; python {platform.python_version()}")
+    for side in sides:
+        print(_describe(side, infos[side]))
+    thr = args.threads or "default"
+    kernel = "native kernel (" + ", ".join(KERNEL_VARS) + " unset)" if args.native_kernel \
+        else "kernel as the environment sets it (" + ", ".join(
+            f"{v}={os.environ[v]}" for v in KERNEL_VARS if v in os.environ) + ")"
+    print(f"threads: {thr}; {kernel}")
+    print(f"machine before: load average {before['loadavg']}; cpu pressure "
+          f"{before['pressure_cpu']}")
+    print(f"machine after:  load average {after['loadavg']}; cpu pressure "
+          f"{after['pressure_cpu']}\n")
     head = f"| workload | tinygan ({ours}) ms/step |"
     if theirs:
-        head += f" PyTorch ({theirs}) ms/step | ratio tinygan/PyTorch |"
+        head += f" PyTorch ({theirs}) ms/step | ratio | target | tinygan {mem} | " \
+                f"PyTorch {mem} |"
     print(head)
     print("|---" * (head.count("|") - 1) + "|")
     table = {}
     for w in workloads:
+        kind, batch_size, width = _spec(w)
         a = statistics.median(runs[ours][w])
         row = f"| {w} | {a:.3g} |"
-        table[w] = {ours: a}
+        table[w] = {ours: a, f"{ours}_peak_mib": peaks[ours][w]}
         if theirs:
             b = statistics.median(runs[theirs][w])
-            row += f" {b:.3g} | {a / b:.2f} |"
-            table[w].update({theirs: b, "ratio": a / b})
+            target = TARGETS[kind] if (batch_size in (1, 64) and width == 64 and not gpu) \
+                else None
+            row += (f" {b:.3g} | {a / b:.2f} | {'≤ %.1f' % target if target else ''} | "
+                    f"{peaks[ours][w]:.0f} | {peaks[theirs][w]:.0f} |")
+            table[w].update({theirs: b, "ratio": a / b, f"{theirs}_peak_mib": peaks[theirs][w]})
         print(row)
-    print(f"\nmedians over {args.rounds} rounds of the per-step median; "
-          f"{os.cpu_count()} CPUs; threads {args.threads or 'default'}; "
-          f"load average {os.getloadavg()[0]:.1f}")
+    print(f"\nmedians over {args.rounds} alternating rounds of the per-step median; "
+          "each (side, workload) in its own process")
     if args.json:
         with open(args.json, "w") as f:
-            json.dump({"table": table, "runs": runs}, f, indent=1)
+            json.dump({"date": started.isoformat(), "cpu": cpu_model(), "threads": thr,
+                       "native_kernel": args.native_kernel, "before": before, "after": after,
+                       "libraries": infos, "table": table, "runs": runs}, f, indent=1)
     return 0
 
 

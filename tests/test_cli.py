@@ -44,6 +44,19 @@ BAD_FLAGS = [
     (["dcgan", "--checkpoint-every", "0"], "argument --checkpoint-every: expected a positive"),
     (["dcgan", "--threads", "0"], "argument --threads: expected a positive integer, got 0"),
     (["dcgan", "--resume", "--overwrite"], "--resume and --overwrite exclude each other"),
+    (["toy2x2", "--epochs", "0"], "argument --epochs: expected a positive integer, got 0"),
+    (["toy2x2", "--epochs", "-3"], "argument --epochs: expected a positive integer, got -3"),
+    (["toy2x2", "--seed", "-1"], "argument --seed: expected a seed between 0 and 2**32 - 1"),
+    (["optimal-d", "--seed", "x"], "argument --seed: expected an integer, got 'x'"),
+    (["figure1", "--seed", "4294967296"], "argument --seed: expected a seed between"),
+    (["saturation", "--seed", "-7"], "argument --seed: expected a seed between"),
+    (["modes", "--steps", "0"], "argument --steps: expected a positive integer, got 0"),
+    (["modes", "--seeds", "-2"], "argument --seeds: expected a positive integer, got -2"),
+    (["modes", "--seeds", "0"], "argument --seeds: expected a positive integer, got 0"),
+    (["modes", "--k", "1", "0"], "argument --k: expected a positive integer, got 0"),
+    (["modes", "--gp-lambda", "-1"], "argument --gp-lambda: expected a number ≥ 0, got -1"),
+    (["modes", "--gp-lambda", "nan"], "argument --gp-lambda: expected a finite number"),
+    (["modes", "--data", "moon"], "argument --data: invalid choice: 'moon'"),
 ]
 
 
@@ -161,7 +174,7 @@ def test_output_piped_into_head_finishes_the_run_quietly(tmp_path):
     """`tinygan toy2x2 | head -0`: the reader is gone before the first line."""
     out = tmp_path / "run"
     proc = subprocess.Popen([sys.executable, "-m", "tinygan", "toy2x2", "--epochs", "20",
-                             "--out", str(out), "--no-progress"], env=ENV,
+                             "--out", str(out), "--no-progress", "--no-animation"], env=ENV,
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE)
     proc.stdout.close()  # what `head` does when it has read enough
     err = proc.stderr.read().decode()
@@ -176,6 +189,10 @@ def test_folder_of_another_run_and_resume_conflicts(tmp_path, capsys):
     out = tmp_path / "run"
     assert cli.main(["toy2x2", "--epochs", "3", "--out", str(out), "--no-progress"]) == 0
     capsys.readouterr()
+    from PIL import Image
+
+    with Image.open(out / "training.gif") as gif:  # G's faces and D after epochs 0, 1, 2, 3
+        assert gif.n_frames == 4
     rc = cli.main(["toy2x2", "--epochs", "3", "--out", str(out)])
     _one_line_error(capsys, "toy2x2", rc, f"--out {out} already holds a toy2x2 run (completed)")
     rc = cli.main(["dcgan", "--out", str(out), "--resume"])
@@ -184,7 +201,8 @@ def test_folder_of_another_run_and_resume_conflicts(tmp_path, capsys):
     _one_line_error(capsys, "toy2x2", rc, "was started with other arguments (--epochs 3 there, "
                                           "4 here)")
     assert cli.main(["toy2x2", "--epochs", "4", "--out", str(out), "--overwrite",
-                     "--no-progress"]) == 0
+                     "--no-progress", "--no-animation"]) == 0
+    assert not (out / "training.gif").exists()  # the old run's files are gone
     assert json.loads((out / "run.json").read_text())["args"]["epochs"] == 4
 
 
@@ -204,3 +222,45 @@ def test_checkpoint_of_another_configuration_or_unreadable_is_one_line(tmp_path,
     rc = cli.main(["dcgan", "--out", str(out), "--resume", "--no-progress"])
     _one_line_error(capsys, "dcgan", rc, "cannot be read as a tinygan checkpoint")
     shutil.rmtree(out)
+
+
+def test_tables_from_bad_files_are_one_line_and_good_ones_need_no_folder(tmp_path, capsys,
+                                                                        monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "broken.json").write_text("{")
+    (tmp_path / "other.json").write_text('{"a": 1}')
+    for name, match in (("nowhere.json", "No such file"), ("broken.json", "not JSON"),
+                        ("other.json", "not a modes.json of tinygan modes (it lacks 'runs')")):
+        rc = cli.main(["modes", "--tables-from", name])
+        _one_line_error(capsys, "modes", rc, f"--tables-from {name}: {match}")
+    record = {"data": "ring", "method": "gan", "seed": 0, "k": 1, "steps": 10,
+              "gp_lambda": None, "seconds": 1.0, "modes": 3, "num_modes": 8,
+              "high_quality": 0.5, "kl": 0.2, "counts": [1, 1, 1, 0, 0, 0, 0, 0]}
+    (tmp_path / "good.json").write_text(json.dumps({"protocol": "quick", "runs": [record]}))
+    assert cli.main(["modes", "--tables-from", "good.json"]) == 0
+    assert "| gan | 1 | 1 | 10 | 3.00 |" in capsys.readouterr().out
+    assert not (tmp_path / "out").exists()  # printing tables makes no run folder
+
+
+@pytest.mark.parametrize("name", list(cli.EXPERIMENTS))
+def test_help_is_written_for_people(name):
+    """What it shows, how long it takes, its notebook; every flag explained with its default."""
+    import argparse
+    import pathlib
+    import re
+
+    root = pathlib.Path(__file__).resolve().parents[1]
+    sub = cli._subparsers(cli.build_parser())[name]
+    text = sub.format_help()
+    desc = cli._module(name).DESCRIPTION
+    assert "Time:" in desc and "Writes to --out" in desc and "Notebook: notebooks/" in desc
+    for bad in ("papers.md", "experiment 1", "``", ":class:", ":func:", "§"):
+        assert bad not in text, (name, bad)
+    for path in re.findall(r"(?:notebooks|derivations)/[\w./-]+\w", desc):
+        assert (root / path).exists(), path  # nothing outside the repository
+    for action in sub._actions:
+        if action.dest == "help":
+            continue
+        assert action.help, (name, action.dest)
+        if action.option_strings and not isinstance(action, argparse._StoreTrueAction):
+            assert "default" in action.help, (name, action.dest, action.help)

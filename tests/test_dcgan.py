@@ -178,7 +178,7 @@ def test_resume_after_an_interruption_in_a_callback_is_bit_identical(reference, 
 
     monkeypatch.setattr(experiment, "fit", fit_with_ctrl_c)
     out = tmp_path / "run"
-    assert _cli(out, "--checkpoint-every", "100") == 130
+    assert _cli(out, "--checkpoint-every", "100", "--no-animation") == 130
     err = capsys.readouterr().err
     assert err == f"interrupted at step 5 of 12; resume with: tinygan dcgan --out {out} --resume\n"
     rec = json.loads((out / "run.json").read_text())
@@ -194,6 +194,11 @@ def _assert_same_run(ref, out):
     assert any("/m" in k for k in a) and any("running_mean" in k for k in a)
     for k in a:
         np.testing.assert_array_equal(a[k], b[k], err_msg=k)  # bit for bit
+    from tinygan.runs import load_state
+
+    ta, tb = load_state(ref / "checkpoint.npz")[0], load_state(out / "checkpoint.npz")[0]
+    assert ta["rng"] == tb["rng"] and ta["rng"]["kind"] == "numpy.Generator"  # its state
+    assert ta["opt_G"]["t"] == tb["opt_G"]["t"] == 12
     assert _results(ref / "results.json") == _results(out / "results.json")
     assert json.loads((out / "run.json").read_text())["status"] == "completed"
 

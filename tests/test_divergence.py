@@ -10,6 +10,8 @@ import pytest
 import tinygan as tg
 from tinygan import backend
 from tinygan.gans.wgan import fit_wgan
+from tinygan.layers.embedding import Embedding
+from tinygan.layers.norm import InstanceNorm2d
 from tinygan.train import TrainingDiverged
 
 
@@ -129,6 +131,10 @@ def test_the_wgan_loop_stops_on_a_loss_and_names_the_critic_layer():
     (lambda: tg.BatchNorm(3, dtype="bool"), "BatchNorm needs a floating-point dtype"),
     (lambda: tg.Dense(4, 2, dtype="nonsense"), "Dense needs a floating-point dtype such as "
                                                "'float32', got 'nonsense'"),
+    (lambda: Embedding(10, 4, rng=3), "Embedding needs rng to be a random Generator"),
+    (lambda: Embedding(10, 4, dtype="int32", rng=backend.rng(0)),
+     "Embedding needs a floating-point dtype"),
+    (lambda: InstanceNorm2d(3, dtype="uint8"), "InstanceNorm2d needs a floating-point dtype"),
 ], ids=lambda v: v if isinstance(v, str) else "")
 def test_layer_constructors_reject_bad_arguments_in_one_line(make, match):
     with pytest.raises((TypeError, ValueError)) as info:

@@ -11,7 +11,6 @@ Each experiment runs once per module, through its CLI entry point (``main``), so
 the same run writes the figures and the JSON that these tests read.
 """
 
-import argparse
 import json
 import math
 
@@ -23,13 +22,11 @@ from tinygan.experiments import figure1, optimal_d
 
 
 def _run_cli(module, out):
-    p = argparse.ArgumentParser()
-    p.add_argument("--out")
-    p.add_argument("--backend", default=None)
-    p.add_argument("--no-progress", action="store_true")
-    module.add_arguments(p)
-    args = p.parse_args(["--out", str(out), "--quick", "--no-progress", "--seed", "0"])
-    return module.main(args)
+    from tinygan import cli
+
+    name = {optimal_d: "optimal-d", figure1: "figure1"}[module]
+    extra = ["--no-animation"] if module is figure1 else []
+    return cli.main([name, "--out", str(out), "--quick", "--no-progress", "--seed", "0"] + extra)
 
 
 @pytest.fixture(scope="module")

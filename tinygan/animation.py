@@ -18,7 +18,8 @@ def save_gif(path, fig, draw_frame, num_frames, fps=8, dpi=72):
     >>> fig, ax = plt.subplots(figsize=(1, 1)); (line,) = ax.plot([0, 1], [0, 0])
     >>> path = os.path.join(tempfile.mkdtemp(), "t.gif")
     >>> save_gif(path, fig, lambda i: line.set_ydata([0, i]), 3)
-    >>> from PIL import Image; Image.open(path).n_frames
+    >>> from PIL import Image
+    >>> with Image.open(path) as gif: gif.n_frames
     3
     >>> plt.close(fig)
     """

@@ -13,7 +13,6 @@ from __future__ import annotations
 import argparse
 import contextlib
 import importlib
-import inspect
 import json
 import os
 import shlex
@@ -75,7 +74,7 @@ def _run_arguments(p, name, checkpoint_every=None, animation=False, demo=False):
 
     g = p.add_argument_group("run options")
     g.add_argument("--out", default=os.path.join("out", name), metavar="FOLDER",
-                   help=f"the run's folder: figures, results.json, run.json"
+                   help=f"the run's folder: figures, results, run.json"
                         f"{', checkpoint.npz' if checkpoint_every else ''} (default: "
                         f"out/{name})" + (", one sub-folder per command" if demo else ""))
     g.add_argument("--resume", action="store_true",
@@ -278,6 +277,8 @@ def _adopt_saved_arguments(sub, args, argv):
         threads = saved.get("threads") or rec.get("threads")
         if isinstance(threads, int):
             args.threads = threads
+    if "no_animation" not in explicit and "no_animation" in saved:  # frames are state too
+        args.no_animation = saved["no_animation"]
     if conflicts:
         raise runs.UsageError(f"--resume: {args.out} was started with other arguments "
                               f"({'; '.join(conflicts)}); resume without them, or start "
@@ -309,12 +310,14 @@ def run_command(parser, name, args, argv, resume_command=None):
     sub = _subparsers(parser)[name]
     run = None
     keeps = getattr(mod, "CHECKPOINT_EVERY", None) is not None
-    signature = inspect.signature(mod.main).parameters
     try:
         if args.resume:
             _adopt_saved_arguments(sub, args, argv)
         if hasattr(mod, "check_args"):
             mod.check_args(args)
+        if getattr(mod, "writes_nothing", lambda a: False)(args):  # e.g. modes --tables-from
+            with runs.blas_threads(args.threads):
+                return mod.main(args, runs.NullRun())
         with runs.blas_threads(args.threads):
             run = runs.Run(name, args.out, args=args, config=_config(args),
                            command_line=shlex.join(["tinygan"] + list(argv)),
@@ -326,7 +329,7 @@ def run_command(parser, name, args, argv, resume_command=None):
             with run.signals():
                 try:
                     run.open()
-                    rc = mod.main(args, run) if len(signature) > 1 else mod.main(args)
+                    rc = mod.main(args, run)
                 except runs.Interrupted as exc:
                     run.finish("interrupted")
                     print(run.interrupted_line(exc), file=sys.stderr, flush=True)

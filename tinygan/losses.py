@@ -101,9 +101,9 @@ def bce_with_logits(a, y):
     xp = backend.get_array_module(a, y)
     n = a.size
     e = xp.exp(-xp.abs(a))                # shared by the loss and by σ(a)
-    loss = (xp.maximum(a, 0) - a * y + xp.log1p(e)).sum() / n
-    r = 1 / (1 + e)
-    p = xp.where(a >= 0, r, e * r)        # σ(a), as layers.activations.sigmoid computes it
+    pos = xp.maximum(a, 0)
+    loss = (pos - a * y + xp.log1p(e)).sum() / n
+    p = xp.exp(a - pos) / (1 + e)         # σ(a) = e^min(a,0)/(1 + e^−|a|), as sigmoid() has it
     da = (p - y) / n
     return loss, da
 
@@ -168,8 +168,14 @@ def generator_loss_nonsaturating(fake_logits):
     Derivation: derivations/04_generator_losses.md#backward-the-gradient-with-respect-to-the-logit
     """
     _check_logits("generator_loss_nonsaturating", fake_logits)
+    xp = backend.get_array_module(fake_logits)
     n = fake_logits.size
-    return softplus(-fake_logits).sum() / n, -sigmoid(-fake_logits) / n
+    # softplus(−a) and σ(−a) share e^(−|a|): softplus(−a) = max(a, 0) − a + log1p(e^(−|a|)),
+    # σ(−a) = e^min(−a, 0)/(1 + e^(−|a|)) = e^(−max(a, 0))/(1 + e^(−|a|))
+    e = xp.exp(-xp.abs(fake_logits))
+    pos = xp.maximum(fake_logits, 0)
+    loss = (pos - fake_logits + xp.log1p(e)).sum() / n
+    return loss, -xp.exp(-pos) / ((1 + e) * n)
 
 
 GENERATOR_LOSSES = {

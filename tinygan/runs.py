@@ -48,6 +48,9 @@ A command is a module ``tinygan/experiments/<name>.py`` listed in ``cli.EXPERIME
     ``--no-progress`` (and ``--no-animation``) are added for you.
 ``check_args(args)`` (optional)
     checks that involve several flags; raise :class:`UsageError` with one line.
+``writes_nothing(args)`` (optional)
+    True when these arguments only print (``modes --tables-from``): ``main`` then gets
+    a :class:`NullRun` and no folder is made.
 ``main(args, run) -> int``
     builds, trains, reports. ``run`` is the :class:`Run`. Return 0 when the measured
     result meets its target, 1 when it does not.

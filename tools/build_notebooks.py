@@ -1,11 +1,14 @@
 """Regenerate the committed .ipynb files from their jupytext percent sources, with outputs.
 
-    python tools/build_notebooks.py                 # every notebook, full mode
+    python tools/build_notebooks.py                 # every notebook, full mode, in place
     python tools/build_notebooks.py notebooks/01_slanted_faces.py
-    python tools/build_notebooks.py --quick ...     # short mode (what CI executes)
+    python tools/build_notebooks.py --quick ...     # short mode (what CI executes), written
+                                                    # to build/notebooks-quick/, not in place
 
 The .py file is the source of truth; the .ipynb is never edited by hand. Learners
-read the .ipynb (with its figures) on a code host before installing anything.
+read the .ipynb (with its figures) on a code host before installing anything, so the
+committed .ipynb always holds a *full* run: ``--quick`` writes elsewhere (``--output``),
+and only ``--in-place`` lets a quick run replace the committed notebooks.
 """
 
 from __future__ import annotations
@@ -46,10 +49,30 @@ def execute(py_path, quick=False, timeout=1800):
     return nb
 
 
+QUICK_OUTPUT = ROOT / "build" / "notebooks-quick"
+
+
+def output_path(py_path, quick=False, output=None, in_place=False):
+    """Where the executed notebook goes: next to its source for a full run (the committed
+    .ipynb), else ``output`` (default build/notebooks-quick/) unless ``in_place``."""
+    py_path = pathlib.Path(py_path)
+    if in_place or not (quick or output):
+        return py_path.with_suffix(".ipynb")
+    return pathlib.Path(output or QUICK_OUTPUT) / py_path.with_suffix(".ipynb").name
+
+
 def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("paths", nargs="*", help="notebooks/*.py (default: all)")
-    ap.add_argument("--quick", action="store_true", help="short mode (TINYGAN_QUICK=1)")
+    ap.add_argument("--quick", action="store_true",
+                    help="short mode (TINYGAN_QUICK=1); written to --output, never over the "
+                         "committed full-run notebooks unless --in-place")
+    ap.add_argument("--output", metavar="FOLDER", default=None,
+                    help=f"folder for the executed notebooks (default: next to their sources "
+                         f"for a full run, {QUICK_OUTPUT.relative_to(ROOT)}/ for --quick)")
+    ap.add_argument("--in-place", action="store_true",
+                    help="write next to the sources even with --quick (replaces the committed "
+                         ".ipynb with short-mode outputs)")
     args = ap.parse_args(argv)
     import jupytext
 
@@ -57,7 +80,8 @@ def main(argv=None):
     for p in paths:
         t = time.time()
         nb = execute(p, quick=args.quick)
-        out = p.with_suffix(".ipynb")
+        out = output_path(p, args.quick, args.output, args.in_place)
+        out.parent.mkdir(parents=True, exist_ok=True)
         jupytext.write(nb, out, fmt="ipynb")
         print(f"{out}  ({time.time() - t:.0f} s)")
     return 0

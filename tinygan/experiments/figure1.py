@@ -1,4 +1,4 @@
-"""Figure 1 of the GAN paper, reproduced with a real 1-D GAN (experiment 3).
+"""Figure 1 of the GAN paper, reproduced with a real 1-D GAN.
 
 p_data = N(1, 0.5²). G(z) = a·z + b with z ~ N(0, 1), so p_g = N(b, a²) is exact at
 every step; D is a small LeakyReLU MLP emitting logits; both are trained with
@@ -23,20 +23,37 @@ Derivation: derivations/02_optimal_discriminator.md
 from __future__ import annotations
 
 import copy
-import json
-import os
 from dataclasses import dataclass, field
 
-from .. import backend
+from .. import backend, runs
 from .. import densities as dn
 from ..layers import sigmoid
 from ..optim import SGD, Adam
-from ..train import fit, update_g
+from ..train import History, fit, update_g
 from .optimal_d import affine_generator, make_discriminator, measure, train_discriminator
 
 np = backend.numpy
 
-HELP = "experiment 3: the GAN paper's Figure 1 (a)-(d) from a trained 1-D GAN, and JSD over time"
+HELP = "the GAN paper's Figure 1 (a)-(d) drawn from a trained 1-D GAN, and the JSD over time"
+
+DESCRIPTION = """\
+The GAN paper's Figure 1, drawn from a GAN that actually trains: p_data = N(1, 0.5²),
+G(z) = a·z + b (so p_g is known exactly at every step), an MLP discriminator. The four
+panels follow the caption: (a) part-way, D partially accurate; (b) the inner loop run
+until D = D*; (c) G pushed toward the data by that D; (d) p_g = p_data and D = 1/2.
+A second figure shows JSD(p_data ‖ p_g) and C(G) + log 4 falling over training, with
+V(D_t, G_t) ≤ C(G_t) at every step.
+
+Time: about 20 s with --quick, about a minute by default.
+
+Writes to --out: figure1.png, figure1_criterion.png, figure1.gif (p_g and D moving
+toward p_data), figure1.json, checkpoint.npz and run.json.
+
+Notebook: notebooks/02_optimal_discriminator.ipynb (derivation:
+derivations/02_optimal_discriminator.md)."""
+
+CHECKPOINT_EVERY = 500
+ANIMATION = True
 
 P_DATA = dn.Gaussian(1.0, 0.5)
 SUPPORT_SIGMAS = 3.0  # "the data's support": μ ± 3σ (99.7% of p_data's mass)
@@ -87,6 +104,7 @@ class Result:
     snapshots: list
     track: dict = field(default_factory=dict)  # per G step: step, a, b, V, JSD, phase
     config: Config = None
+    frames: dict = field(default_factory=dict)  # global step -> (a, b, D on FRAME_X)
 
     @property
     def final(self):
@@ -112,13 +130,33 @@ def panel_numbers(p_data, G, D):
             "max_abs_D_minus_half_on_support": float(np.abs(d - 0.5).max())}
 
 
-def run(config=QUICK, progress=False):
-    """Train the 1-D GAN through the four moments of Figure 1; return a :class:`Result`."""
+#: where the animation draws D (the panels' x range)
+FRAME_X = np.linspace(-2.5, 3.5, 241)
+
+
+def phase_lengths(config):
+    """Steps of each phase, (a, b, c, d): a run numbers them globally, a → d."""
+    return (config.steps_a, config.dstar_steps, config.steps_c,
+            config.chunks_d * config.steps_per_chunk)
+
+
+def run(config=QUICK, progress=False, run=None, frames=0):
+    """Train the 1-D GAN through the four moments of Figure 1; return a :class:`Result`.
+
+    The phases' steps are numbered globally (``phase_lengths``): a checkpoint at any
+    step holds G, D, every optimizer, the generator, the history, the track and the
+    panels so far, and ``run`` (a :class:`tinygan.runs.Run`) resumes from it bit for
+    bit. ``frames``: keep G and D at about that many steps for :func:`animate_figure1`.
+    """
     rng = backend.rng(config.seed)
     p_data = P_DATA
     G = affine_generator(*config.g_init)
     D = make_discriminator(config.hidden, rng)
     track = {"step": [], "a": [], "b": [], "V": [], "phase": []}
+    A, B, C, Dn = phase_lengths(config)
+    total = A + B + C + Dn
+    frame_every = max(1, total // frames) if frames else 0
+    kept = {}
 
     def record(phase, step):
         """After each G step: G's (a, b) and V(D, G) by quadrature with the live D."""
@@ -141,50 +179,92 @@ def run(config=QUICK, progress=False):
     # shrinks a as fast as it moves b: the picture then shows p_g narrowing, not moving.)
     opt_G = SGD(G, lr=config.lr_G, momentum=config.momentum_G)
     opt_D = Adam(D, lr=config.lr_D, betas=config.betas)
-    record("start", 0)
+    opt_Dstar = Adam(D, lr=1e-2)  # phase (b)'s inner loop
+    opt_D_d = Adam(D, lr=config.lr_D, betas=config.betas)  # fresh moments after the D* phase
+    history = History()
+    panels = {}  # key -> {"step", "G", "D", "numbers"}: the panels taken so far
+    parts = {"G": G, "D": D, "opt_G": opt_G, "opt_D": opt_D, "opt_Dstar": opt_Dstar,
+             "opt_D_d": opt_D_d, "rng": rng, "history": history, "track": track,
+             "panels": panels, "frames": kept}
+    run = run or runs.NullRun()
+    start = run.restore(parts)
+
+    def panel(key, step):
+        if key not in panels:
+            panels[key] = {"step": step, "G": G.state_dict(), "D": D.state_dict(),
+                           "numbers": panel_numbers(p_data, G, D)}
+
+    def after(done, tick):
+        if frame_every and (done % frame_every == 0 or done == total):
+            a, b = _ab(G)
+            kept[done] = np.concatenate([[a, b], sigmoid(dn.model_logits(D)(FRAME_X))])
+        tick(done)
+
+    with run.loop(total, state=parts, start=start) as tick:
+        if start == 0 and frame_every:
+            after(0, lambda done: None)
+        if start == 0:
+            record("start", 0)
+        # (a) Algorithm 1 from the start, stopped part-way. Global steps 0 … A.
+        if start < A:
+            fit(G, D, sample_real, sample_noise, opt_G, opt_D, A - start, config.batch_size,
+                progress=progress, history=history,
+                callback=lambda s, h: (record("a", s + 1), after(s + 1, tick)))
+        panel("a", A)
+
+        # (b) the inner loop alone, run to convergence: D → D*. Global steps A … A + B.
+        if start < A + B:
+            train_discriminator(D, G, p_data, B, config.dstar_batch, 1e-2, 1e-4, rng=rng,
+                                progress=progress, opt=opt_Dstar, start=max(0, start - A),
+                                tick=lambda t: after(A + t, tick))
+        if "b" not in panels:
+            record("b", A)
+            panel("b", A)
+
+        # (c) G steps against the fixed D*: G(z) flows toward where D says "data".
+        for j in range(max(0, start - A - B), C):
+            update_g(G, D, sample_noise(config.batch_size), opt_G)
+            record("c", A + j + 1)
+            after(A + B + j + 1, tick)
+        panel("c", A + C)
+
+        # (d) Algorithm 1 again, learning rates decaying chunk by chunk. fit numbers its
+        # steps by the history's length (phase (a)'s steps included); the steps_c G steps
+        # of phase (c) were taken outside fit, so G's step is s + 1 + steps_c.
+        first = A + B + C
+        for chunk in range(config.chunks_d):
+            begin = first + chunk * config.steps_per_chunk
+            done_here = min(max(0, start - begin), config.steps_per_chunk)
+            if done_here == config.steps_per_chunk:
+                continue
+            opt_G.lr = config.lr_G * config.decay ** chunk
+            opt_D_d.lr = config.lr_D * config.decay_D ** chunk
+            fit(G, D, sample_real, sample_noise, opt_G, opt_D_d,
+                config.steps_per_chunk - done_here, config.batch_size, k=config.k_d,
+                progress=progress, history=history,
+                callback=lambda s, h: (record("d", s + 1 + C),
+                                       after(first + s + 1 - A, tick)))
+        panel("d", A + C + Dn)
+
+    titles = {"a": "(a) part-way: D partially accurate",
+              "b": "(b) inner loop converged: D = D*",
+              "c": "(c) after G steps: G(z) moves toward data",
+              "d": "(d) converged: p_g = p_data, D = 1/2"}
     snaps = []
+    for key in "abcd":
+        p = panels[key]
+        Gk, Dk = copy.deepcopy(G), copy.deepcopy(D)
+        Gk.load_state_dict(p["G"])
+        Dk.load_state_dict(p["D"])
+        snaps.append(Snapshot(key, titles[key], int(p["step"]), Gk, Dk, p["numbers"]))
 
-    # (a) Algorithm 1 from the start, stopped part-way.
-    history = fit(G, D, sample_real, sample_noise, opt_G, opt_D, config.steps_a,
-                  config.batch_size, progress=progress,
-                  callback=lambda s, h: record("a", s + 1))
-    step = config.steps_a
-    snaps.append(Snapshot("a", "(a) part-way: D partially accurate", step,
-                          copy.deepcopy(G), copy.deepcopy(D), panel_numbers(p_data, G, D)))
-
-    # (b) the inner loop alone, run to convergence: D → D*.
-    train_discriminator(D, G, p_data, config.dstar_steps, config.dstar_batch, 1e-2, 1e-4,
-                        rng=rng, progress=progress)
-    record("b", step)
-    snaps.append(Snapshot("b", "(b) inner loop converged: D = D*", step,
-                          copy.deepcopy(G), copy.deepcopy(D), panel_numbers(p_data, G, D)))
-
-    # (c) G steps against the fixed D*: G(z) flows toward where D says "data".
-    for _ in range(config.steps_c):
-        update_g(G, D, sample_noise(config.batch_size), opt_G)
-        step += 1
-        record("c", step)
-    snaps.append(Snapshot("c", "(c) after G steps: G(z) moves toward data", step,
-                          copy.deepcopy(G), copy.deepcopy(D), panel_numbers(p_data, G, D)))
-
-    # (d) Algorithm 1 again, learning rates decaying chunk by chunk.
-    opt_D = Adam(D, lr=config.lr_D, betas=config.betas)  # fresh moments after the D* phase
-    # fit numbers its steps by the history's length (phase (a)'s steps included); the
-    # steps_c G steps of phase (c) were taken outside fit, so G's step is s + 1 + steps_c.
-    for chunk in range(config.chunks_d):
-        opt_G.lr = config.lr_G * config.decay ** chunk
-        opt_D.lr = config.lr_D * config.decay_D ** chunk
-        history = fit(G, D, sample_real, sample_noise, opt_G, opt_D, config.steps_per_chunk,
-                      config.batch_size, k=config.k_d, progress=progress, history=history,
-                      callback=lambda s, h: record("d", s + 1 + config.steps_c))
-        step += config.steps_per_chunk
-    snaps.append(Snapshot("d", "(d) converged: p_g = p_data, D = 1/2", step,
-                          copy.deepcopy(G), copy.deepcopy(D), panel_numbers(p_data, G, D)))
-
-    track = {k: (np.asarray(v) if k != "phase" else v) for k, v in track.items()}
+    track = {k: (np.asarray(v) if k != "phase" else list(v)) for k, v in track.items()}
     track["JSD"] = np.array([dn.jsd(p_data, dn.affine_generator_density(a, b))
                              for a, b in zip(track["a"], track["b"])])
-    return Result(p_data, snaps, track, config)
+    return Result(p_data, snaps, track, config, dict(sorted(kept.items())))
+
+
+train = run  # the same function: in main() the name ``run`` is the run layer's Run
 
 
 def training_summary(result):
@@ -288,22 +368,54 @@ def plot_criterion_curves(result):
     return fig
 
 
+def animate_figure1(result, xlim=(-2.5, 3.5)):
+    """(fig, draw_frame, num_frames): p_g (green) and D (blue dashed) moving toward p_data.
+
+    One frame per entry of ``result.frames`` (global step → G's a, b and D on FRAME_X).
+    """
+    import matplotlib.pyplot as plt
+
+    steps = sorted(result.frames)
+    lengths = phase_lengths(result.config)
+    ends = np.cumsum(lengths)
+    x = np.linspace(*xlim, 400)
+    fig, ax = plt.subplots(figsize=(5.0, 3.0))
+    ax.plot(x, result.p_data.pdf(x), "k:", lw=2, label=r"$p_{data}$")
+    (pg,) = ax.plot(x, np.zeros_like(x), "g-", lw=1.8, label=r"$p_g$")
+    (d,) = ax.plot(FRAME_X, np.zeros_like(FRAME_X), "b--", lw=1.6, label=r"$D$")
+    ax.axhline(0.5, color="0.85", lw=0.8, zorder=0)
+    ax.set_xlim(*xlim)
+    ax.set_ylim(0, 1.3)
+    ax.legend(loc="upper left", fontsize=7, frameon=False)
+    title = ax.set_title("step", fontsize=8)  # a placeholder, so the layout leaves room
+    fig.tight_layout()
+
+    def draw(i):
+        step = steps[i]
+        a, b, *dv = result.frames[step]
+        pg.set_ydata(dn.affine_generator_density(a, b).pdf(x))
+        d.set_ydata(dv)
+        phase = "abcd"[min(int(np.searchsorted(ends, step, side="left")), 3)] if step else "a"
+        title.set_text(f"step {step} of {int(ends[-1])}, phase ({phase}): "
+                       f"G(z) = {a:.2f}·z + {b:.2f}")
+
+    return fig, draw, len(steps)
+
+
 # -- the command -------------------------------------------------------------------------
 
 def add_arguments(parser):
-    parser.add_argument("--quick", action="store_true", help="the short run the tests use")
-    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--quick", action="store_true",
+                        help="the short run the tests use (batch 256, 2,000 G steps in phase "
+                             "(d) instead of 4,800)")
+    parser.add_argument("--seed", type=runs.seed, default=0,
+                        help="seed of D's weights and of the batches (default: 0)")
 
 
-def main(args):
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    os.makedirs(args.out, exist_ok=True)
+def main(args, run):
     config = Config(**{**(QUICK if args.quick else FULL).__dict__, "seed": args.seed})
-    result = run(config, progress=not args.no_progress)
+    result = train(config, progress=not args.no_progress, run=run,
+                              frames=0 if args.no_animation else (20 if args.quick else 40))
     print(f"Figure 1: p_data = {result.p_data!r}; G(z) = a·z + b, z ~ N(0, 1); "
           f"D = MLP({config.hidden}) on logits; seed {config.seed}")
     cols = ["panel", "G step", "a", "b", "JSD", "C+log4", "V", "E_m|D−D*|", "max|D−½| supp"]
@@ -318,22 +430,20 @@ def main(args):
     print(f"over {summ['num_G_steps']} G steps: JSD {summ['JSD_start']:.4f} → "
           f"{summ['JSD_end']:.2e}; largest V(D_t, G_t) − C(G_t) = {summ['max_V_minus_C']:.2e} "
           "(never above 0: C is the maximum over D)")
-    fig = plot_figure1(result)
-    fig.savefig(os.path.join(args.out, "figure1.png"), dpi=120)
-    plt.close(fig)
-    fig = plot_criterion_curves(result)
-    fig.savefig(os.path.join(args.out, "figure1_criterion.png"), dpi=120)
-    plt.close(fig)
+    run.save_figure(plot_figure1(result), "figure1.png", dpi=120)
+    run.save_figure(plot_criterion_curves(result), "figure1_criterion.png", dpi=120)
+    if not args.no_animation:
+        run.save_animation("figure1.gif", *animate_figure1(result), fps=8)
     out = {"config": {k: list(v) if isinstance(v, tuple) else v
                       for k, v in config.__dict__.items()},
            "panels": {s.key: {"step": s.step, **s.numbers} for s in result.snapshots},
            "training": training_summary(result)}
-    with open(os.path.join(args.out, "figure1.json"), "w") as f:
-        json.dump(out, f, indent=2)
-    print(f"wrote {args.out}/figure1.png, figure1_criterion.png, figure1.json")
+    run.save_json("figure1.json", out)
+    print(f"wrote {run.out}/figure1.png, figure1_criterion.png, figure1.json")
     fin = result.final
     return 0 if fin["max_abs_D_minus_half_on_support"] < 0.05 else 1
 
 
 __all__ = ["Config", "QUICK", "FULL", "Result", "Snapshot", "run", "panel_numbers",
-           "plot_panel", "plot_figure1", "plot_criterion_curves"]
+           "plot_panel", "plot_figure1", "plot_criterion_curves", "animate_figure1",
+           "phase_lengths"]

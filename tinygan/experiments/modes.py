@@ -37,21 +37,44 @@ from __future__ import annotations
 
 import json
 import math
-import os
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
-from .. import backend
+from .. import backend, runs
 from ..data.mixtures import mixture
 from ..gans.pacgan import Pack
 from ..gans.wgan import fit_wgan
 from ..layers import BatchNorm, Dense, LeakyReLU, ReLU
 from ..models import Sequential
-from ..modes import NUM_EVAL_SAMPLES, mode_stats, plot_snapshots, sample_generator
+from ..modes import NUM_EVAL_SAMPLES, ModeStats, mode_stats, plot_snapshots, sample_generator
 from ..optim import Adam, RMSProp
-from ..train import fit
+from ..train import History, fit
 
 HELP = "mode collapse on the ring of 8 and grid of 25: GAN, PacGAN, WGAN, WGAN-GP, k sweep"
+
+DESCRIPTION = """\
+Mode collapse, measured. Each method trains on PacGAN's ring of 8 Gaussians and grid
+of 25, and its modes are counted as VEEGAN and PacGAN count them (2,500 samples, each
+assigned to its nearest mode; high quality within 3 standard deviations; a mode is
+captured if it has one high-quality sample). Methods: the plain GAN (with k D steps
+per G step), PacGAN2-4 (D sees packs of samples), WGAN (weight clipping) and WGAN-GP
+(gradient penalty with a hand-written double backward). The tables print mean ±
+standard error over seeds beside PacGAN's Table 1.
+
+Time: --quick (the ring, gan and pac2, 400 steps) takes a few seconds; the default
+(both mixtures, every method, 3 seeds, the reduced protocol: 36 runs of 10-35 s) about
+ten minutes on one core; --protocol full is PacGAN's own, 7-24 hours per run.
+
+Writes to --out: modes.md and modes.json (the tables and every run), one
+modes_DATA_METHOD.png per featured run (samples at four moments), modes_DATA.gif
+(samples spreading over training, the plain GAN beside the best other method),
+checkpoint.npz and run.json.
+
+Notebook: notebooks/05_mode_collapse.ipynb (derivation:
+derivations/05_wgan_gp_double_backward.md)."""
+
+CHECKPOINT_EVERY = 1000
+ANIMATION = True
 
 METHODS = ["gan", "pac2", "pac3", "pac4", "wgan", "wgan-gp"]
 LATENT_DIM = 2
@@ -142,14 +165,24 @@ class RunResult:
     seconds: float
     history: object
     gp_lambda: float = None  # WGAN-GP only
+    frames: dict = field(default_factory=dict)  # step -> a few hundred samples (animation)
+
+
+FRAME_SAMPLES = 500
 
 
 def run(data="ring", method="gan", seed=0, protocol="reduced", k=1, steps=None,
-        progress=False, snapshots=None, gp_lambda=10.0):
+        progress=False, snapshots=None, gp_lambda=10.0, frames=0, run=None, resume=None,
+        keep=None, index=0, label=""):
     """Train one method on one mixture with one seed; measure modes at a few moments.
 
     Returns a :class:`RunResult`: the final :class:`tinygan.modes.ModeStats` and the
-    snapshots (step, 2,500 samples, stats) taken at evenly spaced steps.
+    snapshots (step, 2,500 samples, stats) taken at evenly spaced steps; ``frames``
+    keeps a few hundred samples at that many steps (for :func:`animate_modes`).
+
+    With ``run`` (a :class:`tinygan.runs.Run`) its checkpoints hold this run's state
+    under ``"cur"`` (with ``"index": index``) beside ``keep`` (what the caller keeps:
+    the runs done before); ``resume = (step, saved "cur")`` continues from one.
     """
     if method not in METHODS:
         raise ValueError(f"unknown method {method!r}; choose one of {METHODS}")
@@ -161,52 +194,93 @@ def run(data="ring", method="gan", seed=0, protocol="reduced", k=1, steps=None,
     m = pack_size(method)
     G = build_generator(proto.g_hidden, gen, batchnorm=proto.g_batchnorm)
     D = build_discriminator(proto.d_hidden, gen, m=m)
-    sample_real = mix.sampler(seed + 10_000)
+    real_gen = backend.rng(seed + 10_000)  # what mix.sampler(seed + 10_000) draws from
     noise_gen = backend.rng(seed + 20_000)
+    critic_gen = backend.rng(seed + 40_000)  # WGAN-GP's interpolation weights
     xp = backend.xp()
+
+    def sample_real(n):
+        return mix.sample(n, real_gen)
 
     def sample_noise(n):
         return xp.asarray(noise_gen.standard_normal((n, LATENT_DIM))).astype("float32")
 
     snap_at = sorted({max(1, round(steps * (i + 1) / num_snaps)) for i in range(num_snaps)})
-    snaps = []
-
-    optimizers = []
+    frame_at = ({round(steps * i / (frames - 1)) for i in range(frames)} if frames > 1
+                else set())
+    snap_x, frame_x = {}, {}
     drop_at = round(steps * proto.lr_drop) if proto.lr_drop else None
-
-    def on_step(step, _history):
-        if step + 1 == drop_at:  # a short budget's substitute for PacGAN's 400 epochs at 1e-4
-            for opt in optimizers:
-                opt.lr /= 10
-        if step + 1 in snap_at:
-            x = sample_generator(G, NUM_EVAL_SAMPLES, LATENT_DIM, seed=seed + 30_000)
-            snaps.append((step + 1, x, mode_stats(x, mix.means, mix.std)))
-
-    t0 = time.perf_counter()
     if method in ("wgan", "wgan-gp"):
         if method == "wgan":
             opt_G = RMSProp(G, lr=proto.wgan_lr)
             opt_D = RMSProp(D, lr=proto.wgan_lr)
-            kw = {"clip": 0.01}
         else:
             opt_G = Adam(G, lr=proto.wgangp_lr, betas=(0.0, 0.9))
             opt_D = Adam(D, lr=proto.wgangp_lr, betas=(0.0, 0.9))
-            kw = {"gp_lambda": gp_lambda}
-        optimizers += [opt_G, opt_D]
-        history = fit_wgan(G, D, sample_real, sample_noise, opt_G, opt_D, steps,
-                           batch_size=proto.packs, n_critic=5, seed=seed + 40_000,
-                           progress=progress, callback=on_step, **kw)
     else:
         opt_G = Adam(G, lr=proto.lr, betas=(proto.beta1, 0.999))
         opt_D = Adam(D, lr=proto.lr, betas=(proto.beta1, 0.999))
-        optimizers += [opt_G, opt_D]
-        history = fit(G, D, sample_real, sample_noise, opt_G, opt_D, steps,
-                      batch_size=proto.packs * m, k=k, progress=progress, callback=on_step)
+    history = History()
+    parts = {"G": G, "D": D, "opt_G": opt_G, "opt_D": opt_D, "real_rng": real_gen,
+             "noise_rng": noise_gen, "critic_rng": critic_gen, "history": history,
+             "snapshots": snap_x, "frames": frame_x}
+    start = 0
+    if resume is not None:
+        start, saved = resume
+        runs.restore(parts, {k: v for k, v in saved.items() if k != "index"})
+
+    def frame(step):
+        if step in frame_at:
+            frame_x[step] = sample_generator(G, FRAME_SAMPLES, LATENT_DIM, seed=seed + 30_000)
+
+    run = run or runs.NullRun()
+    state = lambda: {**(keep or {}), "cur": {"index": index, **parts}}  # noqa: E731
+
+    def on_step(step, _history, tick):
+        if step + 1 == drop_at:  # a short budget's substitute for PacGAN's 400 epochs at 1e-4
+            for opt in (opt_G, opt_D):
+                opt.lr /= 10
+        if step + 1 in snap_at:
+            snap_x[step + 1] = sample_generator(G, NUM_EVAL_SAMPLES, LATENT_DIM,
+                                                seed=seed + 30_000)
+        frame(step + 1)
+        tick(step + 1)
+
+    t0 = time.perf_counter()
+    if start == 0:
+        frame(0)
+    with run.loop(steps, state=state, start=start, label=label) as tick:
+        if method in ("wgan", "wgan-gp"):
+            kw = {"clip": 0.01} if method == "wgan" else {"gp_lambda": gp_lambda}
+            fit_wgan(G, D, sample_real, sample_noise, opt_G, opt_D, steps - start,
+                     batch_size=proto.packs, n_critic=5, rng=critic_gen, progress=progress,
+                     history=history, callback=lambda s, h: on_step(s, h, tick), **kw)
+        else:
+            fit(G, D, sample_real, sample_noise, opt_G, opt_D, steps - start,
+                batch_size=proto.packs * m, k=k, progress=progress, history=history,
+                callback=lambda s, h: on_step(s, h, tick))
     seconds = time.perf_counter() - t0
+    snaps = [(st, x, mode_stats(x, mix.means, mix.std)) for st, x in sorted(snap_x.items())]
     final = snaps[-1][2] if snaps else mode_stats(
         sample_generator(G, NUM_EVAL_SAMPLES, LATENT_DIM, seed=seed + 30_000), mix.means, mix.std)
     return RunResult(data, method, seed, k, steps, final, snaps, seconds, history,
-                     gp_lambda if method == "wgan-gp" else None)
+                     gp_lambda if method == "wgan-gp" else None, dict(sorted(frame_x.items())))
+
+
+train_method = run  # the same function: in main() the name ``run`` is the run layer's Run
+
+
+def result_from_saved(saved):
+    """A :class:`RunResult` rebuilt from what ``main`` keeps of a finished run."""
+    rec = saved["record"]
+    mix = mixture(rec["data"])
+    stats = ModeStats(rec["modes"], rec["num_modes"], rec["high_quality"], rec["kl"],
+                      backend.numpy.asarray(rec["counts"]))
+    snaps = [(st, x, mode_stats(x, mix.means, mix.std))
+             for st, x in sorted(saved["snapshots"].items())]
+    return RunResult(rec["data"], rec["method"], rec["seed"], rec["k"], rec["steps"], stats,
+                     snaps, rec["seconds"], None, rec["gp_lambda"],
+                     dict(sorted(saved["frames"].items())))
 
 
 # --- tables -----------------------------------------------------------------------------------
@@ -285,33 +359,72 @@ def format_table(rows, protocol):
     return "\n".join(lines)
 
 
-def plot_results(results, data):
-    """Snapshots of the plain GAN and of the best method on ``data`` (each its first seed).
+def _featured(results, data, rival=False):
+    """The runs the figures show: the plain GAN's and the best method's first seed (k = 1).
 
     The best method has the most modes captured on average over seeds, then the most
-    high-quality samples (runs with k = 1 only). Returns {name: Figure}.
+    high-quality samples; ``rival``: the best method other than the plain GAN. Returns
+    {method: RunResult}.
     """
     on = [r for r in results if r.data == data and r.k == 1 and r.snapshots]
-    if not on:
-        return {}
-    mix = mixture(data)
     by_method = {}
     for r in on:
         by_method.setdefault(r.method, []).append(r)
+    if not by_method:
+        return {}
 
     def score(method):
         rs = by_method[method]
         return (sum(r.stats.modes for r in rs) / len(rs),
                 sum(r.stats.high_quality for r in rs) / len(rs))
 
-    best = max(by_method, key=score)
-    figs = {}
-    for method in dict.fromkeys(["gan", best]):
-        if method in by_method:
-            r = by_method[method][0]
-            figs[method] = plot_snapshots(r.snapshots, mix.means,
-                                          title=f"{method} on the {data}, seed {r.seed}")
-    return figs
+    others = [m for m in by_method if m != "gan"] if rival else list(by_method)
+    best = max(others, key=score) if others else "gan"
+    return {m: by_method[m][0] for m in dict.fromkeys(["gan", best]) if m in by_method}
+
+
+def plot_results(results, data):
+    """Snapshots of the plain GAN and of the best method on ``data`` (each its first seed).
+
+    The best method has the most modes captured on average over seeds, then the most
+    high-quality samples (runs with k = 1 only). Returns {name: Figure}.
+    """
+    mix = mixture(data)
+    return {method: plot_snapshots(r.snapshots, mix.means,
+                                   title=f"{method} on the {data}, seed {r.seed}")
+            for method, r in _featured(results, data).items()}
+
+
+def animate_modes(results, data, size=2.6):
+    """(fig, draw_frame, num_frames) or None: samples spreading over training, side by side.
+
+    The plain GAN beside the best other method (PacGAN, say), one frame per kept step
+    (``RunResult.frames``); red crosses are the modes.
+    """
+    import matplotlib.pyplot as plt
+
+    from ..modes import plot_samples
+
+    shown = {m: r for m, r in _featured(results, data, rival=True).items() if r.frames}
+    if not shown:
+        return None
+    mix = mixture(data)
+    steps = sorted(set.intersection(*(set(r.frames) for r in shown.values())))
+    fig, axes = plt.subplots(1, len(shown), figsize=(size * len(shown), size + 0.3),
+                             squeeze=False)
+    dots = []
+    for ax, (method, r) in zip(axes[0], shown.items()):
+        plot_samples(r.frames[steps[0]], mix.means, ax=ax, title=method)
+        dots.append(ax.collections[0])
+    title = fig.suptitle(" ", fontsize=9)
+    fig.tight_layout()
+
+    def draw(i):
+        for dot, r in zip(dots, shown.values()):
+            dot.set_offsets(r.frames[steps[i]])
+        title.set_text(f"the {data}, seed {next(iter(shown.values())).seed}: step {steps[i]}")
+
+    return fig, draw, len(steps)
 
 
 # --- CLI --------------------------------------------------------------------------------------
@@ -322,30 +435,54 @@ def add_arguments(p):
     p.add_argument("--method", nargs="+", choices=METHODS + ["all"], default=None,
                    help="methods (default: all; --quick: gan pac2)")
     p.add_argument("--protocol", choices=["reduced", "full"], default="reduced",
-                   help="reduced (default, minutes) or the full PacGAN protocol (hours)")
-    p.add_argument("--seeds", type=int, default=None, help="seeds per method (default 3; quick 1)")
-    p.add_argument("--seed", type=int, default=0, help="first seed (default 0)")
-    p.add_argument("--steps", type=int, default=None, help="override the G steps")
-    p.add_argument("--k", type=int, nargs="+", default=[1],
-                   help="D steps per G step for gan/pacM (e.g. --k 1 2 5)")
-    p.add_argument("--gp-lambda", type=float, default=10.0,
-                   help="WGAN-GP's λ (default 10, the paper's; its toy code used 0.1)")
+                   help="reduced (the default: minutes per run) or the full PacGAN protocol "
+                        "(hours per run)")
+    p.add_argument("--seeds", type=runs.positive_int, default=None,
+                   help="seeds per method (default: 3; --quick: 1)")
+    p.add_argument("--seed", type=runs.seed, default=0, help="the first seed (default: 0)")
+    p.add_argument("--steps", type=runs.positive_int, default=None,
+                   help="G steps of every run (default: the protocol's, 3,000 on the ring and "
+                        "6,000 on the grid; --quick: 400)")
+    p.add_argument("--k", type=runs.positive_int, nargs="+", default=[1],
+                   help="D steps per G step for gan/pacM, e.g. --k 1 2 5 (default: 1)")
+    p.add_argument("--gp-lambda", type=runs.nonnegative_float, default=10.0,
+                   help="WGAN-GP's λ (default: 10, the paper's; its toy code used 0.1)")
     p.add_argument("--k-sweep", action="store_true",
                    help="also run the plain GAN on the ring with k = 1, 2, 5")
-    p.add_argument("--quick", action="store_true", help="seconds: ring, gan and pac2, one seed")
+    p.add_argument("--quick", action="store_true",
+                   help="a few seconds: the ring, gan and pac2, one seed, 400 steps")
     p.add_argument("--tables-from", nargs="+", metavar="JSON", default=None,
-                   help="train nothing: print the tables of the runs in these modes.json files")
+                   help="train nothing: print the tables of the runs in these modes.json "
+                        "files (default: train)")
 
 
-def main(args):
-    if args.tables_from:
-        records, protocols = [], set()
-        for path in args.tables_from:
+def writes_nothing(args):
+    """--tables-from only prints: it needs no run folder."""
+    return bool(args.tables_from)
+
+
+def _load_tables(paths):
+    records, protocols = [], set()
+    for path in paths:
+        try:
             with open(path) as f:
                 saved = json.load(f)
-            records += saved["runs"]
+            records += list(saved["runs"])
             protocols.add(saved["protocol"])
-        print(format_table(summarize(records), "/".join(sorted(protocols))))
+            rows = summarize(records)
+        except OSError as exc:
+            raise runs.UsageError(f"--tables-from {path}: {exc.strerror or exc}") from exc
+        except ValueError as exc:
+            raise runs.UsageError(f"--tables-from {path}: not JSON ({exc})") from exc
+        except (KeyError, TypeError, AttributeError) as exc:
+            raise runs.UsageError(f"--tables-from {path}: not a modes.json of tinygan modes "
+                                  f"(it lacks {exc})") from exc
+    return format_table(rows, "/".join(sorted(protocols)))
+
+
+def main(args, run):
+    if args.tables_from:
+        print(_load_tables(args.tables_from))
         return 0
     if args.quick:
         protocol = "quick"
@@ -366,12 +503,26 @@ def main(args):
         seed_range = range(args.seed, args.seed + seeds)
         jobs += [("ring", "gan", s, k) for k in (1, 2, 5) for s in seed_range
                  if ("ring", "gan", s, k) not in jobs]
-    os.makedirs(args.out, exist_ok=True)
     progress = not args.no_progress
+    frames = 0 if args.no_animation else (10 if args.quick else 20)
+    # The runs done so far, kept in every checkpoint: a resume skips them.
+    done = {}
+    ckpt = run.checkpoint()
+    if ckpt is not None:
+        runs.restore({"done": done}, ckpt.tree)
     results = []
     for i, (d, meth, s, k) in enumerate(jobs):
-        r = run(d, meth, seed=s, protocol=protocol, k=k, steps=args.steps, progress=progress,
-                gp_lambda=args.gp_lambda)
+        if i in done:
+            r = result_from_saved(done[i])
+        else:
+            cur = ckpt.tree.get("cur", {}) if ckpt is not None else {}
+            resume = (ckpt.step, cur) if cur.get("index") == i else None
+            r = train_method(d, meth, seed=s, protocol=protocol, k=k, steps=args.steps,
+                             progress=progress, gp_lambda=args.gp_lambda, frames=frames,
+                             run=run, resume=resume, keep={"done": done}, index=i,
+                             label=f" of run {i + 1}/{len(jobs)} ({d} {meth} k={k} seed {s})")
+            done[i] = {"record": run_record(r), "frames": r.frames,
+                       "snapshots": {st: x for st, x, _ in r.snapshots}}
         results.append(r)
         print(f"[{i + 1}/{len(jobs)}] {d:4} {meth:7} k={k} seed {s}: {r.stats.modes}/"
               f"{r.stats.num_modes} modes, HQ {100 * r.stats.high_quality:.1f}%, "
@@ -384,16 +535,14 @@ def main(args):
     if protocol == "quick":
         print("(quick: a few hundred steps, far from converged; the reduced protocol's tables "
               "over seeds are in results/modes_reduced.md)")
-    with open(os.path.join(args.out, "modes.md"), "w") as f:
-        f.write(table + "\n")
-    with open(os.path.join(args.out, "modes.json"), "w") as f:
-        json.dump({"protocol": protocol, "rows": rows, "runs": records}, f, indent=1)
+    run.save_text("modes.md", table + "\n")
+    run.save_json("modes.json", {"protocol": protocol, "rows": rows, "runs": records})
     paths = []
     for d in datas:
-        figs = plot_results(results, d)
-        for meth, fig in figs.items():
-            path = os.path.join(args.out, f"modes_{d}_{meth}.png")
-            fig.savefig(path, dpi=110)
-            paths.append(path)
-    print("results: " + os.path.join(args.out, "modes.md") + "; figures: " + ", ".join(paths))
+        for meth, fig in plot_results(results, d).items():
+            paths.append(run.save_figure(fig, f"modes_{d}_{meth}.png", dpi=110))
+        anim = None if args.no_animation else animate_modes(results, d)
+        if anim is not None:
+            paths.append(run.save_animation(f"modes_{d}.gif", *anim, fps=5))
+    print("results: " + run.path("modes.md") + "; figures: " + ", ".join(paths))
     return 0

@@ -21,18 +21,36 @@ Derivation: derivations/04_generator_losses.md
 from __future__ import annotations
 
 import copy
-import json
 import math
-import os
 from dataclasses import dataclass, field
 
-from .. import backend
+from .. import backend, runs
 from ..layers import Dense, LeakyReLU
 from ..models import Sequential
 from ..optim import SGD, Adam
-from ..train import update_d, update_g
+from ..train import Watch, update_d, update_g
 
 HELP = "three generator costs from a confident D: minimax stalls, non-saturating moves"
+
+DESCRIPTION = """\
+Why G trains on -log D(G(z)) and not on log(1 - D(G(z))). A 1-D discriminator is
+trained ahead until it rejects the fakes (D(G(z)) ≈ 1e-4); then G, an affine map
+starting eight data standard deviations away, takes plain SGD steps with each of the
+three generator costs of Goodfellow's NIPS 2016 tutorial (minimax, non-saturating,
+maximum likelihood) from the same start and the same noise, with D frozen or trained.
+The table prints the gradient that reaches G and how far G moves: the minimax and
+maximum-likelihood costs stall, the non-saturating one moves G onto the data.
+
+Time: about 10 s with --quick (100 G steps per cost), 20 s by default (300); the
+table's numbers (first 50 steps) are the same.
+
+Writes to --out: costs.png (the costs and their gradients against D(G(z))),
+grad_norms.png, generated.png, saturation.json, checkpoint.npz and run.json.
+
+Notebook: notebooks/04_saturation.ipynb (derivation: derivations/04_generator_losses.md)."""
+
+CHECKPOINT_EVERY = 100
+ANIMATION = False
 
 COSTS = ("minimax", "nonsaturating", "maximum_likelihood")
 D_MODES = ("frozen", "trained")
@@ -81,6 +99,21 @@ class CostRun:
     params: list = field(default_factory=list)      # G's flattened parameters, step 0..T
     diverged_at: int | None = None                  # the step whose update failed, if any
     error: str | None = None
+
+    def state_dict(self):
+        """Every field as plain data (checkpoints)."""
+        return {k: (list(v) if isinstance(v, list) else v) for k, v in self.__dict__.items()}
+
+    def load_state_dict(self, state):
+        for k in self.__dict__:
+            if k not in state:
+                raise ValueError(f"CostRun.load_state_dict: the saved state lacks {k!r}")
+            setattr(self, k, state[k])
+        return self
+
+    @property
+    def finished(self):
+        return self.diverged_at is not None
 
     def distance(self, steps):
         """‖θ_steps − θ_0‖: how far G's parameters moved in the first ``steps`` steps."""
@@ -167,19 +200,38 @@ def _sampler(cfg, rng):
     return real, noise
 
 
-def pretrain_discriminator(G, D, cfg, bar=None):
+def pretrain_discriminator(G, D, cfg, bar=None, parts=None, saved=None, tick=None):
     """D's head start: ``cfg.pretrain_steps`` Adam steps on real vs G(z), G fixed.
 
-    Returns the last step's mean D(x) and D(G(z)).
+    Returns the last step's mean D(x) and D(G(z)). ``parts`` (a dict) receives the
+    loop's live state for checkpoints; ``saved`` is such a state to continue from (D
+    itself is restored by the caller); ``tick(t)`` is called after step t.
     """
-    real, noise = _sampler(cfg, backend.rng(cfg.seed + 1))
+    gen = backend.rng(cfg.seed + 1)
+    real, noise = _sampler(cfg, gen)
     opt = Adam(D, lr=cfg.lr_pretrain)
-    stats = None
-    for _ in range(cfg.pretrain_steps):
+    mine = {"opt": opt, "rng": gen, "last": [], "steps": 0}
+    if saved is not None:
+        runs.restore(mine, saved)
+    if parts is not None:
+        parts.update(mine)
+    watch = Watch({"G": G, "D": D}, {"D": opt})
+    for t in range(mine["steps"], cfg.pretrain_steps):
         stats = update_d(G, D, real(cfg.batch_size), noise(cfg.batch_size), opt)
+        watch.loss(t, "discriminator loss (head start)", stats["loss_D"])
+        mine["last"][:] = [float(stats["D_real"]), float(stats["D_fake"])]
+        if parts is not None:
+            parts["steps"] = t + 1
         if bar is not None:
             bar.update(1)
-    return float(stats["D_real"]), float(stats["D_fake"])
+        if tick is not None:
+            tick(t + 1)
+    return tuple(mine["last"])
+
+
+def _complete(costrun, num_steps):
+    """A saved CostRun that needs no more steps: it overflowed, or took them all."""
+    return costrun["diverged_at"] is not None or len(costrun["grad_norm"]) == num_steps
 
 
 def _flat(model):
@@ -191,17 +243,21 @@ def _grad_norm(model):
     return math.sqrt(sum(float((g * g).sum()) for g in model.grads.values()))
 
 
-def train_generator(G, D, cost, d_mode, cfg, bar=None):
+def train_generator(G, D, cost, d_mode, cfg, bar=None, parts=None, saved=None, tick=None):
     """Train G with one cost from the given start; D frozen, or trained (k D steps per G step).
 
     Every run draws from a fresh ``backend.rng(cfg.seed + 2)``, so all runs see the
     same noise (and, when D trains, the same real batches). A run stops at the
     first step whose arithmetic fails (the maximum-likelihood cost overflowing,
     or an overflow anywhere under ``errstate(over="raise")``) and records it.
+
+    ``parts`` (a dict) receives the run's live state for checkpoints; ``saved`` is such
+    a state from a checkpoint to continue from; ``tick(i)`` is called after G step i.
     """
     if d_mode not in D_MODES:
         raise ValueError(f"train_generator: d_mode must be one of {D_MODES}, got {d_mode!r}")
-    real, noise = _sampler(cfg, backend.rng(cfg.seed + 2))
+    gen = backend.rng(cfg.seed + 2)
+    real, noise = _sampler(cfg, gen)
     z_eval = backend.rng(cfg.seed + 3).standard_normal((cfg.eval_size, 1)).astype(cfg.dtype)
     if cfg.opt_G == "sgd":
         opt_G = SGD(G, lr=cfg.lr_G)
@@ -211,6 +267,9 @@ def train_generator(G, D, cost, d_mode, cfg, bar=None):
         raise ValueError(f"train_generator: opt_G must be 'sgd' or 'adam', got {cfg.opt_G!r}")
     opt_D = SGD(D, lr=cfg.lr_D) if d_mode == "trained" else None
     run = CostRun(cost, d_mode)
+    job = {"G": G, "D": D, "opt_G": opt_G, "rng": gen, "costrun": run}
+    if opt_D is not None:
+        job["opt_D"] = opt_D
 
     def record_state():
         x = G.forward(z_eval)
@@ -219,8 +278,13 @@ def train_generator(G, D, cost, d_mode, cfg, bar=None):
         run.std_G.append(float(x.std()))
         run.params.append(_flat(G))
 
-    record_state()
-    for step in range(cfg.num_steps):
+    if saved is not None:
+        runs.restore(job, saved)
+    else:
+        record_state()
+    if parts is not None:
+        parts.update(job)
+    for step in range(len(run.grad_norm), cfg.num_steps):
         try:
             with backend.numpy.errstate(over="raise", invalid="raise"):
                 for _ in range(cfg.k if opt_D is not None else 0):  # Algorithm 1's inner loop
@@ -241,28 +305,65 @@ def train_generator(G, D, cost, d_mode, cfg, bar=None):
         run.D_fake.append(float(stats["D_fake"]))
         if bar is not None:
             bar.update(1)
+        if tick is not None:
+            tick(step + 1)
     return run
 
 
-def run(cfg=None, costs=COSTS, d_modes=D_MODES, progress=False):
-    """The whole experiment: D's head start, then one run per (D mode, cost)."""
+def run(cfg=None, costs=COSTS, d_modes=D_MODES, progress=False, run=None):
+    """The whole experiment: D's head start, then one run per (D mode, cost).
+
+    Steps are numbered globally: the head start's, then each run's ``cfg.num_steps``
+    G steps (a run that overflows early skips to its end). With ``run`` (a
+    :class:`tinygan.runs.Run`) a checkpoint holds the head start's state, the runs done
+    and the current one, and ``--resume`` continues from it bit for bit.
+    """
     cfg = cfg or Config()
+    jobs = [(d_mode, cost) for d_mode in d_modes for cost in costs]
+    P, N = cfg.pretrain_steps, cfg.num_steps
+    total = P + N * len(jobs)
     bar = None
     if progress:
         from tqdm.auto import tqdm
 
-        bar = tqdm(total=cfg.pretrain_steps + cfg.num_steps * len(costs) * len(d_modes),
-                   desc="saturation", unit="step", leave=False)
+        bar = tqdm(total=total, desc="saturation", unit="step", leave=False)
     G0, D0 = make_models(cfg)
-    d_real, d_fake = pretrain_discriminator(G0, D0, cfg, bar)
-    result = SaturationResult(cfg, D_fake_start=d_fake, D_real_start=d_real)
-    for d_mode in d_modes:
-        for cost in costs:
+    pre, done, cur = {}, {}, {}
+    parts = {"G0": G0, "D0": D0, "pre": pre, "done": done, "cur": cur}
+    run = run or runs.NullRun()
+    ckpt = run.checkpoint()
+    saved = ckpt.tree if ckpt is not None else {}
+    if ckpt is not None:  # the models and the runs done; each loop restores its own state
+        runs.restore({"G0": G0, "D0": D0, "done": done}, saved)
+    with run.loop(total, state=parts, start=ckpt.step if ckpt else 0) as tick:
+        d_real, d_fake = pretrain_discriminator(G0, D0, cfg, bar, parts=pre,
+                                                saved=saved.get("pre"), tick=tick)
+        for j, (d_mode, cost) in enumerate(jobs):
+            offset = P + j * N
+            resume = saved.get("cur") if saved.get("cur", {}).get("index") == j else None
+            if resume is not None and _complete(resume["costrun"], N):
+                done.setdefault(j, resume["costrun"])  # it ended just before that checkpoint
+            if j in done:
+                if bar is not None:
+                    bar.update(N)
+                continue
             G, D = copy.deepcopy(G0), copy.deepcopy(D0)  # the same start for every run
-            result.runs[(d_mode, cost)] = train_generator(G, D, cost, d_mode, cfg, bar)
+            cur.clear()
+            cur["index"] = j
+            r = train_generator(G, D, cost, d_mode, cfg, bar, parts=cur, saved=resume,
+                                tick=lambda i, o=offset: tick(o + i))
+            done[j] = r.state_dict()
+            if r.finished and len(r.grad_norm) < N:
+                tick(offset + N)  # an overflowed run ends early: skip to its last step
+    result = SaturationResult(cfg, D_fake_start=d_fake, D_real_start=d_real)
+    for j, (d_mode, cost) in enumerate(jobs):
+        result.runs[(d_mode, cost)] = CostRun(cost, d_mode).load_state_dict(done[j])
     if bar is not None:
         bar.close()
     return result
+
+
+train = run  # the same function: in main() the name ``run`` is the run layer's Run
 
 
 # --- figures -------------------------------------------------------------------------------
@@ -385,23 +486,18 @@ def add_arguments(parser):
     parser.add_argument("--quick", action="store_true",
                         help=f"{Config.quick().num_steps} G steps per run instead of "
                              f"{Config().num_steps} (the table's numbers are the same)")
-    parser.add_argument("--seed", type=int, default=0, help="seed of everything (default 0)")
+    parser.add_argument("--seed", type=runs.seed, default=0,
+                        help="seed of D's weights, the data and the noise (default: 0)")
 
 
-def main(args):
+def main(args, run):
     cfg = Config.quick(args.seed) if args.quick else Config(seed=args.seed)
-    result = run(cfg, progress=not args.no_progress)
+    result = train(cfg, progress=not args.no_progress, run=run)
     print(result.table())
-    os.makedirs(args.out, exist_ok=True)
     figures = {"costs.png": plot_costs(), "grad_norms.png": plot_grad_norms(result),
                "generated.png": plot_generated(result)}
-    import matplotlib.pyplot as plt
-
     for name, fig in figures.items():
-        fig.savefig(os.path.join(args.out, name), dpi=120)
-        plt.close(fig)
-    path = os.path.join(args.out, "saturation.json")
-    with open(path, "w") as f:
-        json.dump(result.to_json(), f, indent=1)
-    print(f"wrote {', '.join(figures)} and saturation.json to {args.out}")
+        run.save_figure(fig, name, dpi=120)
+    run.save_json("saturation.json", result.to_json())
+    print(f"wrote {', '.join(figures)} and saturation.json to {run.out}")
     return 0

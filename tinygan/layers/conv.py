@@ -8,14 +8,16 @@ once below:
 * ``im2col`` (a *gather*): copy every K×K window of a padded image into one row of
   a matrix, so that a convolution becomes one BLAS matrix multiply;
 * ``col2im`` (a *scatter-add*): the adjoint of ``im2col``, adding each row back
-  into the window it came from.
+  into the window it came from; computed by stride phases, each of the S·S interleaved
+  output grids summing only the ⌈K/S⌉² taps that reach it.
 
 Inside both layers images are **channels-last** (N, H, W, C): a window position
 then moves whole contiguous channel vectors, the gather is one strided view plus
 one copy, and the scatter is K·K strided slice-adds. The public API stays NCHW
 like PyTorch; the layout changes only at the layer boundary. Outputs are returned
 as NCHW-shaped *views* of channels-last memory, so the next conv layer's
-conversion back to channels-last costs nothing.
+conversion back to channels-last costs nothing. Temporaries that never leave a layer
+(padded canvases, gathered windows, multiply outputs) are kept by it between calls.
 
 Notation: N batch, C_in/C_out channels, H×W input size, H_out×W_out output size,
 K kernel size, S stride, P padding, O output_padding (square kernels, equal
@@ -26,6 +28,7 @@ Derivation: derivations/03_transposed_convolution.md
 
 from __future__ import annotations
 
+import itertools
 import math
 import numbers
 
@@ -67,7 +70,7 @@ def conv_transpose_output_size(h, kernel_size, stride=1, padding=0, output_paddi
 
 
 # -- the two index operations, written once ---------------------------------------------
-def im2col(x, kernel_size, stride, out_h, out_w):
+def im2col(x, kernel_size, stride, out_h, out_w, out=None):
     """Gather the K×K windows of a channels-last image into the rows of a matrix.
 
     Math
@@ -77,11 +80,12 @@ def im2col(x, kernel_size, stride, out_h, out_w):
     Shapes
     ------
     x: (N, H_pad, W_pad, C), already padded, with S(out_h − 1) + K ≤ H_pad
-    returns: (N·out_h·out_w, K·K·C), C-contiguous (one copy)
+    returns: (N·out_h·out_w, K·K·C), C-contiguous (one copy); written into ``out``
+    (an array of that shape) when given
 
     The view with the six indices above is built with ``as_strided`` (NumPy and
     CuPy both have it): window positions step by S rows, kernel offsets by one
-    row; no data moves until the final ``reshape`` copies it once.
+    row; no data moves until the final copy.
     """
     xp = backend.get_array_module(x)
     K, S = kernel_size, stride
@@ -89,33 +93,87 @@ def im2col(x, kernel_size, stride, out_h, out_w):
     sN, sH, sW, sC = x.strides
     windows = xp.lib.stride_tricks.as_strided(
         x, shape=(N, out_h, out_w, K, K, C), strides=(sN, S * sH, S * sW, sH, sW, sC))
-    return windows.reshape(N * out_h * out_w, K * K * C)  # the one copy
+    if out is None:
+        return windows.reshape(N * out_h * out_w, K * K * C)  # the one copy
+    out.reshape(N, out_h, out_w, K, K, C)[...] = windows      # the one copy, into out
+    return out
 
 
-def col2im(cols, kernel_size, stride, out_h, out_w, h_pad, w_pad):
-    """Scatter-add rows back into their K×K windows: the adjoint of :func:`im2col`.
+def _phase_plan(kernel_size, stride, padding, n_windows, n_out):
+    """Which taps reach each output phase of one axis (derivation: #stride-phases).
+
+    Output position u = S·m + r (phase r < S) collects tap p of window i whenever
+    S·i + p = u + P. Writing a = (r + P) mod S and δ = (r + P) div S, that is
+    p = a + S·t and i = m + δ − t for t = 0, 1, …: the taps a, a + S, a + 2S, … < K
+    only, ⌈(K − a)/S⌉ of them instead of K.
+
+    Returns, for each phase r, ``(r, M, terms)``: M = the number of positions of
+    phase r, and one term ``(p, m_lo, m_hi, i_lo)`` per tap: positions m in
+    [m_lo, m_hi) read windows i_lo, i_lo + 1, … (the windows that exist).
+    """
+    K, S, P = kernel_size, stride, padding
+    plan = []
+    for r in range(min(S, n_out)):
+        M = len(range(r, n_out, S))
+        a, delta = (r + P) % S, (r + P) // S
+        terms = []
+        for t, p in enumerate(range(a, K, S)):
+            m_lo, m_hi = max(0, t - delta), min(M, n_windows + t - delta)
+            if m_lo < m_hi:
+                terms.append((p, m_lo, m_hi, m_lo + delta - t))
+        plan.append((r, M, terms))
+    return plan
+
+
+def col2im(cols, kernel_size, stride, out_h, out_w, h_img, w_img, padding=0, bias=None):
+    """Add every row back into the K×K window it came from: the adjoint of :func:`im2col`.
 
     Math
     ----
-    img[n, S·i + p, S·j + q, c] += cols[n, i, j, p, q, c]   for all i, j, p, q
+    img[n, u, v, c] = Σ_{i,p: S·i + p = u + P} Σ_{j,q: S·j + q = v + P} cols[n, i, j, p, q, c]
+                      (+ bias[c])
+
+    With P = 0 this is the scatter-add img[n, S·i + p, S·j + q, c] += cols[n, i, j, p, q, c];
+    with P > 0 the result is the scatter-add's canvas cropped by P at the top and left,
+    h_img × w_img large (the transposed convolution's crop, folded in).
 
     Shapes
     ------
     cols: (N·out_h·out_w, K·K·C), as :func:`im2col` returns
-    returns: (N, h_pad, w_pad, C), zeros where no window reaches
+    returns: (N, h_img, w_img, C); zeros (or the bias) where no window reaches
 
-    One strided slice-add per kernel offset (p, q): the K·K slices each write
-    positions S apart, so no element is written twice within one slice-add and
-    no ``add.at`` (slow with index tuples) is needed. Works on NumPy and CuPy.
+    Computed by **stride phases** instead of K·K scatter-adds: output rows u ≡ r (mod S)
+    receive only the taps p ≡ r + P (mod S), so each of the S·S interleaved phases
+    img[:, r::S, s::S] is a sum of ⌈K/S⌉² shifted slices of cols (:func:`_phase_plan`),
+    written once: no zero canvas, no read-modify-write of every output K²/S² times,
+    no separate crop. Works on NumPy and CuPy (slicing and ``+=`` only).
     """
     xp = backend.get_array_module(cols)
     K, S = kernel_size, stride
     N, C = cols.shape[0] // (out_h * out_w), cols.shape[1] // (K * K)
     cols = cols.reshape(N, out_h, out_w, K, K, C)
-    img = xp.zeros((N, h_pad, w_pad, C), dtype=cols.dtype)
-    for p in range(K):
-        for q in range(K):
-            img[:, p:p + S * out_h:S, q:q + S * out_w:S, :] += cols[:, :, :, p, q, :]
+    img = xp.empty((N, h_img, w_img, C), dtype=cols.dtype)
+    plan_h = _phase_plan(K, S, padding, out_h, h_img)
+    plan_w = _phase_plan(K, S, padding, out_w, w_img)
+    for (r, Mh, terms_h), (s, Mw, terms_w) in itertools.product(plan_h, plan_w):
+        phase = img[:, r::S, s::S, :]                                 # (N, Mh, Mw, C)
+        terms = [(slice(mlo, mhi), slice(nlo, nhi),
+                  cols[:, ilo:ilo + mhi - mlo, jlo:jlo + nhi - nlo, p, q, :])
+                 for (p, mlo, mhi, ilo), (q, nlo, nhi, jlo) in
+                 itertools.product(terms_h, terms_w)]
+        # 1. the first term that covers the whole phase is written, not added
+        full = next((k for k, (sm, sn, _) in enumerate(terms)
+                     if (sm.start, sm.stop, sn.start, sn.stop) == (0, Mh, 0, Mw)), None)
+        if full is None:
+            phase[...] = 0 if bias is None else bias
+        elif bias is None:
+            phase[...] = terms[full][2]
+        else:
+            xp.add(terms[full][2], bias, out=phase)
+        # 2. the other taps of this phase are added where their windows exist
+        for k, (sm, sn, term) in enumerate(terms):
+            if k != full:
+                phase[:, sm, sn, :] += term
     return img
 
 
@@ -132,6 +190,23 @@ def _to_channels_last(x):
     """(N, C, H, W) → (N, H, W, C), contiguous; free when x is already a channels-last view."""
     xp = backend.get_array_module(x)
     return xp.ascontiguousarray(x.transpose(0, 2, 3, 1))
+
+
+def _work(layer, name, shape, dtype, xp, zero=False):
+    """A work array the layer keeps between calls, for temporaries that never leave it.
+
+    A fresh multi-megabyte array is page-faulted in by the kernel (about 20 % of a
+    DCGAN step, shared/reference/performance.md); a kept one is not. With
+    ``zero=True`` a new array starts at zero and callers only ever write its interior,
+    so a padded canvas keeps its zero border from call to call. Outputs and input
+    gradients are never work arrays: the caller owns those.
+    """
+    buf = layer._work.get(name)
+    if (buf is None or tuple(buf.shape) != tuple(shape) or buf.dtype != dtype
+            or backend.get_array_module(buf) is not xp):
+        buf = (xp.zeros if zero else xp.empty)(shape, dtype=dtype)
+        layer._work[name] = buf
+    return buf
 
 
 class _ConvBase(Layer):
@@ -168,6 +243,7 @@ class _ConvBase(Layer):
         if bias:
             self.params["b"] = xp.zeros((self.out_channels,), dtype=dtype)
         self.grads = {k: xp.zeros_like(v) for k, v in self.params.items()}
+        self._work = {}  # work arrays kept between calls (see _work)
 
     def _hyper_repr(self):
         s = f", k={self.kernel_size}"
@@ -204,6 +280,9 @@ class ConvTranspose2d(_ConvBase):
     Implemented as one matrix multiply then a col2im scatter-add:
         cols = X W_mat,   X: (N·H·W, C_in),  W_mat: (C_in, K·K·C_out)
         out  = crop_P(col2im(cols)) + b
+    where col2im sums, per output phase (u mod S, v mod S), the ⌈K/S⌉² taps that reach
+    it, with the crop and the bias folded in (derivations/03_transposed_convolution.md
+    #stride-phases).
     Backward (the forward of Conv2d, see derivations/03_transposed_convolution.md):
         dcols = im2col(pad_P(dout))                       (N·H·W, K·K·C_out)
         dx    = dcols W_matᵀ                              (N·H·W, C_in)
@@ -286,18 +365,19 @@ class ConvTranspose2d(_ConvBase):
 
     def forward(self, x):
         self._check_input(x, shape=(None, self.in_channels, None, None))
+        xp = backend.get_array_module(x)
         N, C_in, H, W = x.shape
-        H_out, W_out, h_full, w_full = self._sizes(H, W)
+        H_out, W_out, _, _ = self._sizes(H, W)
         K, S, P, C_out = self.kernel_size, self.stride, self.padding, self.out_channels
-        # 1. one multiply: every input pixel's K·K·C_out contributions
+        # 1. one multiply: every input pixel's K·K·C_out contributions (its painted patch)
         X = _to_channels_last(x).reshape(N * H * W, C_in)            # (N·H·W, C_in)
         W_mat = self.params["W"].transpose(0, 2, 3, 1).reshape(C_in, K * K * C_out)
-        cols = X @ W_mat                                             # (N·H·W, K·K·C_out)
-        # 2. scatter-add the patches onto the canvas, then crop P from each border
-        full = col2im(cols, K, S, H, W, h_full, w_full)              # (N, h_full, w_full, C_out)
-        out = full[:, P:P + H_out, P:P + W_out, :]                   # (N, H_out, W_out, C_out)
-        if "b" in self.params:
-            out = out + self.params["b"]  # a new contiguous array: crop and bias in one pass
+        cols = xp.matmul(X, W_mat, out=_work(self, "cols", (N * H * W, K * K * C_out),
+                                             X.dtype, xp))           # (N·H·W, K·K·C_out)
+        # 2. each output pixel sums the patches that reach it, phase by phase; the crop P
+        #    and the bias are folded in
+        out = col2im(cols, K, S, H, W, H_out, W_out, padding=P,
+                     bias=self.params.get("b"))                      # (N, H_out, W_out, C_out)
         self.cache = (X, (N, C_in, H, W))
         return out.transpose(0, 3, 1, 2)                             # NCHW view
 
@@ -307,11 +387,13 @@ class ConvTranspose2d(_ConvBase):
         self._check_dout(dout, (N, self.out_channels, H_out, W_out), X.dtype)
         xp = backend.get_array_module(dout)
         K, S, P, C_out = self.kernel_size, self.stride, self.padding, self.out_channels
-        # 1. undo the crop: the gradient of the cropped border is zero
-        d_full = xp.zeros((N, h_full, w_full, C_out), dtype=dout.dtype)
+        # 1. undo the crop: the gradient of the cropped border is zero (the kept canvas's
+        #    border stays zero; only its interior is written)
+        d_full = _work(self, "d_full", (N, h_full, w_full, C_out), dout.dtype, xp, zero=True)
         d_full[:, P:P + H_out, P:P + W_out, :] = dout.transpose(0, 2, 3, 1)
         # 2. gather the K×K window each input pixel painted (a stride-S convolution)
-        dcols = im2col(d_full, K, S, H, W)                           # (N·H·W, K·K·C_out)
+        dcols = im2col(d_full, K, S, H, W, out=_work(self, "dcols", (N * H * W, K * K * C_out),
+                                                     dout.dtype, xp))  # (N·H·W, K·K·C_out)
         W_mat = self.params["W"].transpose(0, 2, 3, 1).reshape(C_in, K * K * C_out)
         if not self.frozen:
             if "b" in self.grads:
@@ -339,7 +421,7 @@ class Conv2d(_ConvBase):
     Backward (the forward of ConvTranspose2d, see derivations/03_transposed_convolution.md):
         dW    = colsᵀ dout_mat                             dout_mat: (N·H_out·W_out, C_out)
         db    = Σ_{n,i,j} dout[n, :, i, j]
-        dx    = crop_P(col2im(dout_mat W_matᵀ))
+        dx    = crop_P(col2im(dout_mat W_matᵀ))     (by stride phases, crop folded in)
 
     Output size: H_out = ⌊(H + 2P − K)/S⌋ + 1 (input rows past the last full window
     are ignored and get zero gradient).
@@ -365,7 +447,8 @@ class Conv2d(_ConvBase):
 
     Cache
     -----
-    cols (the gathered windows, reused by dW) and the input shape.
+    cols (the gathered windows, reused by dW; a work array the layer keeps, which its
+    next forward rewrites) and the input shape.
 
     Derivation: derivations/03_transposed_convolution.md#convolution
     """
@@ -395,14 +478,16 @@ class Conv2d(_ConvBase):
         N, C_in, H, W = x.shape
         H_out, W_out = self._sizes(H, W)
         K, S, P, C_out = self.kernel_size, self.stride, self.padding, self.out_channels
-        # 1. to channels-last, zero-padded: one copy does both
+        # 1. to channels-last, zero-padded: one copy does both (into a kept canvas whose
+        #    border stays zero)
         if P:
-            x_pad = xp.zeros((N, H + 2 * P, W + 2 * P, C_in), dtype=x.dtype)
+            x_pad = _work(self, "x_pad", (N, H + 2 * P, W + 2 * P, C_in), x.dtype, xp, zero=True)
             x_pad[:, P:P + H, P:P + W, :] = x.transpose(0, 2, 3, 1)
         else:
             x_pad = _to_channels_last(x)                             # (N, H, W, C_in)
         # 2. gather the windows, 3. one multiply
-        cols = im2col(x_pad, K, S, H_out, W_out)                     # (N·H_out·W_out, K·K·C_in)
+        cols = im2col(x_pad, K, S, H_out, W_out, out=_work(
+            self, "cols", (N * H_out * W_out, K * K * C_in), x.dtype, xp))  # (N·Ho·Wo, K·K·C_in)
         W_mat = self.params["W"].transpose(2, 3, 1, 0).reshape(K * K * C_in, C_out)
         out = cols @ W_mat                                           # (N·H_out·W_out, C_out)
         if "b" in self.params:
@@ -423,6 +508,8 @@ class Conv2d(_ConvBase):
             self.grads["W"] += (cols.T @ D).reshape(K, K, C_in, C_out).transpose(3, 2, 0, 1)
         if not need_dx:
             return None
-        dcols = D @ W_mat.T                                          # (N·H_out·W_out, K·K·C_in)
-        dx_pad = col2im(dcols, K, S, H_out, W_out, H + 2 * P, W + 2 * P)
-        return dx_pad[:, P:P + H, P:P + W, :].transpose(0, 3, 1, 2)  # NCHW view
+        xp = backend.get_array_module(D)
+        dcols = xp.matmul(D, W_mat.T, out=_work(self, "dcols", (N * H_out * W_out, K * K * C_in),
+                                                D.dtype, xp))        # (N·H_out·W_out, K·K·C_in)
+        dx = col2im(dcols, K, S, H_out, W_out, H, W, padding=P)      # (N, H, W, C_in), cropped
+        return dx.transpose(0, 3, 1, 2)                              # NCHW view

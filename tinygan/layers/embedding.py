@@ -5,7 +5,7 @@ from __future__ import annotations
 import numbers
 
 from .. import backend
-from .base import Layer, LayerInputError
+from .base import Layer, LayerInputError, check_dtype, check_rng
 
 
 class Embedding(Layer):
@@ -54,6 +54,8 @@ class Embedding(Layer):
             if isinstance(v, bool) or not isinstance(v, numbers.Integral) or v < 1:
                 raise ValueError(f"Embedding needs a positive integer {name}, got {v!r}")
         self.num_embeddings, self.embedding_dim = int(num_embeddings), int(embedding_dim)
+        dtype = check_dtype("Embedding", dtype)
+        check_rng("Embedding", rng)
         shape = (self.num_embeddings, self.embedding_dim)
         xp = backend.xp()
         if init == "zeros":
