@@ -99,14 +99,17 @@ def reference(tmp_path_factory):
 def test_cli_writes_figures_checkpoint_and_the_results_the_issue_names(reference):
     out = reference
     for name in ("samples.png", "style_mixing.png", "truncation.png", "noise.png", "losses.png",
-                 "samples.gif", "checkpoint.npz", "results.json", "run.json"):
+                 "mixing_curve.png", "samples.gif", "checkpoint.npz", "results.json",
+                 "run.json"):
         assert (out / name).exists(), name
     res = json.loads((out / "results.json").read_text())
     for key in ("mixing_label_follows_coarse", "mixing_label_follows_fine",
                 "mixing_label_follows_coarse_reversed", "noise_pixel_std",
-                "mapping_relative_change", "truncation", "is_fid", "targets"):
+                "mapping_relative_change", "truncation", "is_fid", "targets",
+                "mixing_over_training"):
         assert key in res, key
     assert res["steps"] == 6 and set(res["scores"]) == {"real", "stylegan", "noise"}
+    assert sorted(map(int, res["mixing_over_training"])) == list(range(7))  # steps 0…6
     assert 0 <= res["mixing_label_follows_coarse"] <= 1 and res["mixing_pairs"] > 0
     assert res["noise_pixel_std"] > 0  # six Adam steps moved the noise strengths off 0
     # the lr multiplier at work: the mapping's weights moved ~100× less than the synthesis'

@@ -59,7 +59,7 @@ HELP = "StyleGAN on the 8×8 digits: mapping network, AdaIN, noise, style mixing
 np = backend.numpy
 
 #: Default generator steps: the full run and --quick.
-STEPS = 5000
+STEPS = 6000
 QUICK_STEPS = 40
 #: The measured target: the share of coarse-A/fine-B mixes labelled as A's digit.
 TARGET_COARSE = 0.9
@@ -99,6 +99,7 @@ class StyleGANResult:
     train_seconds: float
     snapshots: dict = field(default_factory=dict)
     dcgan: dict = field(default_factory=dict)
+    curve: dict = field(default_factory=dict)  # step → [follows_coarse, follows_fine]
 
     @property
     def target_met(self):
@@ -150,6 +151,8 @@ class StyleGANResult:
             "mixing_label_follows_coarse_reversed": m["follows_coarse_reversed"],
             "mixing_label_follows_fine_reversed": m["follows_fine_reversed"],
             "mixing_pairs": m["pairs"], "mixing_pairs_drawn": m["pairs_drawn"],
+            "mixing_over_training": {str(k): {"follows_coarse": v[0], "follows_fine": v[1]}
+                                     for k, v in sorted(self.curve.items())},
             "noise_pixel_std": self.noise["pixel_std_noise"],
             "style_pixel_std": self.noise["pixel_std_style"],
             "truncation": {f"{p:g}": {"IS": v["inception_score"], "FID": v["fid"]}
@@ -189,9 +192,11 @@ def train(num_steps=STEPS, seed=0, config=None, run=None, progress=False, dcgan=
     cfg = dict(DEFAULTS, **(config or {}))
     cfg["channels"], cfg["d_channels"] = list(cfg["channels"]), list(cfg["d_channels"])
     cfg["betas"] = list(cfg["betas"])
-    x, _ = load_digits(scale="tanh")
+    # 1. The judge: a classifier trained on one half of the real digits (before training, as
+    #    it also scores the mixing share along the way).
+    x, _, clf, accuracy, ref, x_te = prepare_judge(seed)
 
-    # 1. Build. Every random draw of the loop comes from `gen`, the real batches too.
+    # 2. Build. Every random draw of the loop comes from `gen`, the real batches too.
     G, D, opt_G, opt_D = build(cfg, seed)
     gen = backend.rng(seed + 1)
     n, B = x.shape[0], cfg["batch_size"]
@@ -203,25 +208,29 @@ def train(num_steps=STEPS, seed=0, config=None, run=None, progress=False, dcgan=
     z_fixed = backend.asarray(fixed.standard_normal((64, cfg["latent_dim"]))).astype("float32")
     noise_fixed = G.draw_noise(64, fixed)
     history = sg.StyleGANHistory()
-    snapshots = {}
+    snapshots, curve = {}, {}
     every = sample_every or max(1, num_steps // 10)
+    curve_pairs = max(50, eval_pairs // 4)
 
     def snapshot(step):
+        """Fixed-z samples, and the mixing shares on pairs drawn for this step alone."""
         G.eval()
         img = R.synthesize(G, mix_styles(R.styles(G, z_fixed), None, G.num_styles,
                                          G.num_styles), noise_fixed)
+        m = R.mixing_scores(G, clf, curve_pairs, backend.rng([seed + 11, int(step)]))
         G.train()
         snapshots[int(step)] = backend.to_numpy(img)
+        curve[int(step)] = [m["follows_coarse"], m["follows_fine"]]
         if on_snapshot is not None:
             on_snapshot(step, snapshots[int(step)])
 
     parts = {"G": G, "D": D, "opt_G": opt_G, "opt_D": opt_D, "rng": gen, "history": history,
-             "snapshots": snapshots}
+             "snapshots": snapshots, "curve": curve}
     start = run.restore(parts)
     if start == 0:
         snapshot(0)
 
-    # 2. Train.
+    # 3. Train.
     t_train = time.time()
     with run.loop(num_steps, state=parts, start=start) as tick:
         def callback(step, h):
@@ -237,9 +246,7 @@ def train(num_steps=STEPS, seed=0, config=None, run=None, progress=False, dcgan=
     G.eval()
     D.eval()
 
-    # 3. The judge (a classifier trained on one half of the real digits), then the measures,
-    #    each from a generator of its own (the same numbers after a resume).
-    _, _, clf, accuracy, ref, x_te = prepare_judge(seed)
+    # 4. The measures, each from a generator of its own (the same numbers after a resume).
     x_te = x_te[:eval_size] if eval_size else x_te
     n_eval = int(x_te.shape[0])
     ev = backend.rng(seed + 3)
@@ -258,7 +265,7 @@ def train(num_steps=STEPS, seed=0, config=None, run=None, progress=False, dcgan=
     G0 = build(cfg, seed)[0]
     change = R.mapping_change(G, G0)
 
-    # 4. The DCGAN of the same number of steps and batch size, scored by the same judge.
+    # 5. The DCGAN of the same number of steps and batch size, scored by the same judge.
     base = {}
     if dcgan:
         from . import dcgan as dcgan_exp
@@ -268,7 +275,7 @@ def train(num_steps=STEPS, seed=0, config=None, run=None, progress=False, dcgan=
         base = {"steps": num_steps, "batch_size": B, "seconds": res.seconds,
                 "IS": scores["dcgan"]["inception_score"], "FID": scores["dcgan"]["fid"]}
     return StyleGANResult(G, D, cfg, history, clf, accuracy, scores, mixing, noise, trunc,
-                          change, time.time() - t0, train_seconds, snapshots, base)
+                          change, time.time() - t0, train_seconds, snapshots, base, curve)
 
 
 def figures(result, seed=0):
@@ -282,6 +289,7 @@ def figures(result, seed=0):
         "style_mixing.png": R.figure_mixing(A, B, mixed),
         "truncation.png": R.figure_truncation(R.truncation_table(G, 6, backend.rng(seed + 9))),
         "noise.png": R.figure_noise(R.noise_effect(G, 6, 6, backend.rng(seed + 10))),
+        "mixing_curve.png": R.figure_mixing_curve(result.curve, TARGET_COARSE),
         "losses.png": plot_losses(result.history, title="StyleGAN on the 8×8 digits",
                                   smooth=max(1, min(50, len(result.history) // 20))),
     }
@@ -308,9 +316,10 @@ Time: the default 5,000 steps take about 6 minutes on one quiet core (twice that
 busy 2-core machine), plus about a minute for the DCGAN baseline; --quick (40 steps)
 takes seconds and its numbers mean nothing.
 
-Writes to --out: samples.png, style_mixing.png, truncation.png, noise.png, losses.png,
-samples.gif (the same z and noise over training), samples_step*.png, checkpoint.npz,
-results.json and run.json.
+Writes to --out: samples.png, style_mixing.png, truncation.png, noise.png,
+mixing_curve.png (the mixing shares at ten points of training), losses.png, samples.gif
+(the same z and noise over training), samples_step*.png, checkpoint.npz, results.json
+and run.json.
 
 Notebook: notebooks/08_stylegan.ipynb (derivation: derivations/08_stylegan.md)."""
 

@@ -23,7 +23,7 @@ from ..models.stylegan import mix_styles, truncate
 
 __all__ = ["styles", "synthesize", "generate", "mixing_scores", "mixing_grid", "noise_effect",
            "truncation_table", "mapping_change", "PSI_SWEEP", "COARSE_CUTOFF",
-           "figure_mixing", "figure_truncation", "figure_noise"]
+           "figure_mixing", "figure_mixing_curve", "figure_truncation", "figure_noise"]
 
 np = backend.numpy
 
@@ -194,6 +194,25 @@ def figure_mixing(A, B, mixed, title="Style mixing: coarse (4×4) styles from A,
 def figure_truncation(table, psis=PSI_SWEEP):
     return plot_image_table(table, col_labels=[f"ψ = {p:g}" for p in psis],
                             title="Truncation in W: w̄ + ψ(w − w̄)")
+
+
+def figure_mixing_curve(curve, target=None):
+    """The mixing shares over training: does the digit follow the coarse or the fine styles?"""
+    import matplotlib.pyplot as plt
+
+    steps = sorted(curve)
+    fig, ax = plt.subplots(figsize=(5, 3))
+    ax.plot(steps, [curve[s][0] for s in steps], "o-", label="label follows the coarse styles")
+    ax.plot(steps, [curve[s][1] for s in steps], "s-", label="label follows the fine styles")
+    if target is not None:
+        ax.axhline(target, color="grey", ls=":", lw=1, label=f"target {target:g}")
+    ax.set_ylim(0, 1)
+    ax.set_xlabel("step")
+    ax.set_ylabel("share of mixes")
+    ax.legend(fontsize=7)
+    ax.set_title("Style mixing (coarse from A, fine from B) over training", fontsize=9)
+    fig.tight_layout()
+    return fig
 
 
 def figure_noise(effect):
