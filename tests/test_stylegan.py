@@ -419,3 +419,24 @@ def test_update_g_trains_g_through_d_and_tracks_w_avg():
     w = G.mapping.forward(z)
     G.mapping.clear_cache()
     np.testing.assert_allclose(G.w_avg, 0.1 * w.mean(0), rtol=1e-12)  # from w̄ = 0
+
+
+def test_fit_cut_short_leaves_models_that_train_again(monkeypatch):
+    """Interrupted between G's forward and its backward, fit_stylegan drops the pending
+    caches (as tinygan.train.fit does), so the next fit does not trip the one-slot check."""
+    G, D = _tiny_g(2), _make_d(8, 2, 0.2, True, 3)
+    opt_G, opt_D = sg.stylegan_optimizers(G, D)
+    gen = np.random.default_rng(4)
+
+    def sample_real(m):
+        return gen.uniform(-1, 1, (m, 1, 8, 8))
+
+    def interrupted(logits):
+        raise KeyboardInterrupt("pulled")
+
+    monkeypatch.setattr(sg, "g_nonsaturating_loss", interrupted)
+    with pytest.raises(KeyboardInterrupt):
+        sg.fit_stylegan(G, D, sample_real, opt_G, opt_D, 2, 3, backend.rng(5))
+    monkeypatch.undo()
+    h = sg.fit_stylegan(G, D, sample_real, opt_G, opt_D, 2, 3, backend.rng(5))
+    assert len(h) == 2 and all(np.isfinite(h.loss_G))

@@ -332,18 +332,27 @@ def fit_stylegan(G, D, sample_real, opt_G, opt_D, num_steps, batch_size, rng,
 
         steps = tqdm(steps, desc="StyleGAN", unit="step", leave=False)
     start = len(history)
-    for i in steps:
-        step = start + i
-        x_real = sample_real(batch_size)
-        z, noise, z2, cutoff = draws()
-        d = update_d(G, D, x_real, z, noise, opt_D, z2=z2, cutoff=cutoff, r1_gamma=r1_gamma)
-        z, noise, z2, cutoff = draws()
-        g = update_g(G, D, z, noise, opt_G, z2=z2, cutoff=cutoff, w_avg_beta=w_avg_beta)
-        history.loss_D.append(_finite(step, "discriminator loss (logistic + R1)", d["loss_D"]))
-        history.loss_G.append(_finite(step, "generator loss", g["loss_G"]))
-        history.D_real.append(float(d["D_real"]))
-        history.D_fake.append(float(d["D_fake"]))
-        history.r1.append(float(d["r1"]))
-        if callback is not None:
-            callback(step, history)
+    try:
+        for i in steps:
+            step = start + i
+            x_real = sample_real(batch_size)
+            z, noise, z2, cutoff = draws()
+            d = update_d(G, D, x_real, z, noise, opt_D, z2=z2, cutoff=cutoff,
+                         r1_gamma=r1_gamma)
+            z, noise, z2, cutoff = draws()
+            g = update_g(G, D, z, noise, opt_G, z2=z2, cutoff=cutoff, w_avg_beta=w_avg_beta)
+            history.loss_D.append(_finite(step, "discriminator loss (logistic + R1)",
+                                          d["loss_D"]))
+            history.loss_G.append(_finite(step, "generator loss", g["loss_G"]))
+            history.D_real.append(float(d["D_real"]))
+            history.D_fake.append(float(d["D_fake"]))
+            history.r1.append(float(d["r1"]))
+            if callback is not None:
+                callback(step, history)
+    finally:
+        # as in tinygan.train.fit: a step cut short (an error, Ctrl-C) leaves caches no
+        # backward will consume; drop them so that G and D train again (a notebook cell
+        # run again); after a complete step they are empty anyway
+        G.clear_cache()
+        D.clear_cache()
     return history
