@@ -225,8 +225,9 @@ print(f"over {m['pairs']} pairs of different digits: label follows the coarse st
       f"{m['follows_coarse_reversed']:.3f}")
 
 # %% [markdown]
-# The same share at ten points of training (on fewer pairs): early on neither group of slots
-# decides the digit; the coarse styles take over as the fine layers learn to modulate only.
+# The same two shares at ten points of training (each on fewer pairs, drawn for that point
+# alone): when do the coarse styles take the digit over, and is the share still rising at the
+# end of the budget?
 
 # %%
 fig = report.figure_mixing_curve(result.curve, exp.TARGET_COARSE)
