@@ -317,6 +317,10 @@ def _run_worker(side, names, args, budget=None):
     return json.loads(out.stdout.strip().splitlines()[-1])
 
 
+def _mib(x):
+    return f"{x:.0f}" if x else "—"  # — : no memory pass (--no-memory)
+
+
 def _torch_installed():
     import importlib.util
 
@@ -430,7 +434,7 @@ def main(argv=None):
             per_round = [x / y for x, y in zip(runs[ours][w], runs[theirs][w])]
             row += (f" {b:.3g} | {a / b:.2f} | {min(per_round):.2f}–{max(per_round):.2f} | "
                     f"{'≤ %.1f' % target if target else ''} | "
-                    f"{peaks[ours][w]:.0f} | {peaks[theirs][w]:.0f} |")
+                    f"{_mib(peaks[ours][w])} | {_mib(peaks[theirs][w])} |")
             table[w].update({theirs: b, "ratio": a / b, f"{theirs}_peak_mib": peaks[theirs][w]})
         print(row)
     if args.threads == 1 and theirs:
