@@ -5,7 +5,8 @@ occur exactly once in the file), and ``new``, the bug (or ``edits``, a list of s
 (old, new) pairs applied together); ``why``, one line; ``tests``, the test
 files that should catch it (the tool runs only those, to keep each run short).
 Ids: T train.py, B layers/base.py, A activations, D dense, C conv, N norm, S shape,
-L losses.py, O optim.py, W gans/wgan.py, P gans/pacgan.py.
+L losses.py, O optim.py, W gans/wgan.py, P gans/pacgan.py, R the run layer (runs.py,
+cli.py, the state API, checkpoints and resume of the commands, divergence checks).
 """
 
 TRAIN = ["tests/test_train.py"]
@@ -18,6 +19,9 @@ OPTIM = ["tests/test_optim.py"]
 CHUNKS = ["tests/test_optim_chunks.py", "tests/test_optim.py"]
 WGAN = ["tests/test_wgan.py"]
 PACK = ["tests/test_mixtures_modes.py", "tests/test_train.py"]
+RUNS = ["tests/test_runs.py"]
+RESUME = ["tests/test_resume.py"]
+DIVERGE = ["tests/test_divergence.py"]
 
 _FIT_DRAW = "                x, z = sample_real(batch_size), sample_noise(batch_size)\n"
 _FIT_G = "            g_stats = update_g(G, D, sample_noise(batch_size), opt_G, generator_loss)\n"
@@ -315,4 +319,42 @@ MUTANTS = [
     dict(id="P3", file="tinygan/gans/pacgan.py", tests=PACK + ["tests/test_modes_experiment.py"],
          why="packed() forgets the Pack layer",
          old="    return Sequential(Pack(m), *layers)", new="    return Sequential(*layers)"),
+
+    # -- the run layer: state, checkpoints, resume, Ctrl-C, divergence -------------------------
+    dict(id="R1", file="tinygan/experiments/modes.py", tests=RESUME,
+         why="modes: the noise generator is not checkpointed (a resume draws other noise)",
+         old='"noise_rng": noise_gen, ', new=""),
+    dict(id="R2", file="tinygan/optim.py", tests=RUNS,
+         why="load_state_dict forgets Adam's step count t (bias correction restarts)",
+         old='        self.t = int(state["t"])\n', new=""),
+    dict(id="R3", file="tinygan/layers/norm.py", tests=RUNS,
+         why="BatchNorm's running statistics are not part of its state_dict",
+         old='    buffers = ("running_mean", "running_var")\n', new="    buffers = ()\n"),
+    dict(id="R4", file="tinygan/runs.py", tests=RUNS,
+         why="artifacts are written in place instead of to a temporary file and renamed",
+         old='        yield tmp\n        with open(tmp, "rb+") as f:',
+         new='        yield path\n        with open(path, "rb+") as f:'),
+    dict(id="R5", file="tinygan/runs.py", tests=RUNS,
+         why="Ctrl-C inside a training loop stops at once instead of at the step boundary",
+         old="        if self._deferring and not self._stop:", new="        if False:"),
+    dict(id="R6", file="tinygan/train.py", tests=DIVERGE,
+         why="fit no longer checks the optimizer state: Adam's overflowed v goes unnoticed",
+         old="            watch.state(step)\n            history.loss_D.append(loss_D)\n",
+         new="            history.loss_D.append(loss_D)\n"),
+    dict(id="R7", file="tinygan/cli.py", tests=RESUME,
+         why="--resume does not reuse --no-animation: the resumed run keeps frames it lacked",
+         old='        args.no_animation = saved["no_animation"]', new="        pass"),
+    dict(id="R8", file="tinygan/experiments/figure1.py", tests=RESUME,
+         why="figure1: phase (b)'s optimizer is not checkpointed",
+         old='"opt_Dstar": opt_Dstar,', new=""),
+    dict(id="R9", file="tinygan/train.py", tests=DIVERGE,
+         why="fit never checks the samplers' row counts",
+         old="                if i == 0:\n                    _check_rows(\"sample_real\"",
+         new="                if i == -1:\n                    _check_rows(\"sample_real\""),
+    dict(id="R10", file="tinygan/layers/base.py", tests=DIVERGE,
+         why="layer constructors accept any number as a size",
+         old="    if isinstance(value, bool) or not isinstance(value, numbers.Integral):\n"
+             "        raise TypeError(f\"{layer} needs an integer {name}, got {value!r}\")",
+         new="    if isinstance(value, bool):\n"
+             "        raise TypeError(f\"{layer} needs an integer {name}, got {value!r}\")"),
 ]
