@@ -161,7 +161,8 @@ def test_bad_data_is_one_line(tmp_path, capsys):
     d.mkdir()
     _write_idx_images(d, np.zeros((8, 28, 28), np.uint8), np.zeros(8, np.uint8))
     cases[d] = "8 images; the classifier that scores the samples needs at least 20"
-    cases[tmp_path / "nowhere"] = "nowhere"
+    cases[tmp_path / "nowhere"] = f"--data {tmp_path / 'nowhere'}: no such file or folder ("
+    cases[d / "train-images-idx3-ubyte.gz"] = "/few/train-images-idx3-ubyte.gz: 8 images;"
     for data, match in cases.items():
         rc = cli.main(["dcgan", "--data", str(data), "--out", str(tmp_path / "o" / data.name),
                        "--no-progress"])
