@@ -230,8 +230,17 @@ def test_tables_from_bad_files_are_one_line_and_good_ones_need_no_folder(tmp_pat
     monkeypatch.chdir(tmp_path)
     (tmp_path / "broken.json").write_text("{")
     (tmp_path / "other.json").write_text('{"a": 1}')
+    (tmp_path / "list.json").write_text("[1, 2]")
+    (tmp_path / "empty.json").write_text('{"protocol": "quick", "runs": []}')
+    (tmp_path / "ints.json").write_text('{"protocol": "quick", "runs": [1]}')
     for name, match in (("nowhere.json", "No such file"), ("broken.json", "not JSON"),
-                        ("other.json", "not a modes.json of tinygan modes (it lacks 'runs')")):
+                        ("other.json", "not a modes.json of tinygan modes (it lacks 'runs' and "
+                                       "'protocol')"),
+                        ("list.json", "not a modes.json of tinygan modes (a JSON list, not an "
+                                      "object)"),
+                        ("empty.json", "it holds no runs, so there is no table to print"),
+                        ("ints.json", "not a modes.json of tinygan modes (a run record is not one "
+                                      "of ours: AttributeError")):
         rc = cli.main(["modes", "--tables-from", name])
         _one_line_error(capsys, "modes", rc, f"--tables-from {name}: {match}")
     record = {"data": "ring", "method": "gan", "seed": 0, "k": 1, "steps": 10,
