@@ -218,3 +218,27 @@ def test_loop_checkpoints_and_stops_at_a_step_boundary_on_ctrl_c(tmp_path):
     changed = runs.Run("demo-cmd", out, args={"seed": 1, "steps": 6}, resume=True).open()
     with pytest.raises(runs.CheckpointError, match="another configuration.*seed 0 there, 1 here"):
         changed.checkpoint()
+
+
+def test_a_second_ctrl_c_during_the_first_checkpoint_leaves_no_file_and_says_so(tmp_path,
+                                                                               monkeypatch):
+    out = tmp_path / "r"
+    run = _run(out, checkpoint_every=None).open()
+    real_savez = np.savez
+
+    def savez_then_ctrl_c(path, **arrays):  # the second Ctrl-C lands in the middle of a save
+        real_savez(path, **arrays)
+        signal.raise_signal(signal.SIGINT)
+
+    with run.signals(), pytest.raises(runs.Interrupted) as info:
+        with run.loop(6, state={"w": np.zeros(2)}) as tick:
+            for step in range(6):
+                if step == 2:
+                    signal.raise_signal(signal.SIGINT)
+                    monkeypatch.setattr(np, "savez", savez_then_ctrl_c)
+                tick(step + 1)
+    assert info.value.immediate and run.step == 3
+    assert os.listdir(out) == ["run.json"]  # no checkpoint, not half of one
+    assert run.interrupted_line(info.value) == (
+        "interrupted at step 3 of 6 (no checkpoint was written yet: a resume starts from the "
+        f"beginning); resume with: tinygan demo-cmd --out {out} --resume")

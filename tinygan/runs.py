@@ -761,9 +761,10 @@ class Run:
         if not self.keeps_checkpoints:
             return (f"{where}; tinygan {self.command} keeps no checkpoints (it takes seconds): "
                     "run it again with --overwrite")
-        if exc.immediate and self.checkpoint_step is not None and \
-                self.checkpoint_step != self.step:
-            where += f" (the last checkpoint is from step {self.checkpoint_step})"
+        if exc.immediate and self.total is not None and self.checkpoint_step != self.step:
+            where += (" (no checkpoint was written yet: a resume starts from the beginning)"
+                      if self.checkpoint_step is None else
+                      f" (the last checkpoint is from step {self.checkpoint_step})")
         return f"{where}; resume with: {self.resume_command}"
 
 
