@@ -19,6 +19,8 @@ OPTIM = ["tests/test_optim.py"]
 CHUNKS = ["tests/test_optim_chunks.py", "tests/test_optim.py"]
 WGAN = ["tests/test_wgan.py"]
 PACK = ["tests/test_mixtures_modes.py", "tests/test_train.py"]
+FAMILY = ["tests/test_family_layers.py"]
+FAMILY_LOSSES = ["tests/test_family_losses.py"]
 RUNS = ["tests/test_runs.py"]
 RESUME = ["tests/test_resume.py"]
 DIVERGE = ["tests/test_divergence.py"]
@@ -77,6 +79,10 @@ MUTANTS = [
          why="opt_D steps between the real and the fake backward",
          old="    fake_logits = D.forward(x_fake)\n",
          new="    opt_D.step()\n    D.zero_grad()\n    fake_logits = D.forward(x_fake)\n"),
+
+    dict(id="T13", file="tinygan/train.py", tests=TRAIN,
+         why="fit leaves the caches of a step cut short (the next fit trips the cache check)",
+         old="        G.clear_cache()\n        D.clear_cache()\n", new=""),
 
     # -- layers/base.py: the cache contract ---------------------------------------------------
     dict(id="B1", file="tinygan/layers/base.py", tests=TRAIN + LAYERS,
@@ -202,6 +208,42 @@ MUTANTS = [
     dict(id="N6", file="tinygan/layers/norm.py", tests=NORM + TRAIN,
          why="update_stats ignored: BatchNorm always updates its running statistics",
          old="            if self.update_stats:  # False", new="            if True:  # False"),
+
+    # -- the family's layers (embedding, padding, upsample, InstanceNorm) ----------------------
+    dict(id="F1", file="tinygan/layers/embedding.py", tests=FAMILY,
+         why="Embedding backward with fancy-index += (repeated ids counted once)",
+         old="xp.add.at(self.grads[\"W\"], flat, dout.reshape(-1, self.embedding_dim))",
+         new="self.grads[\"W\"][flat] += dout.reshape(-1, self.embedding_dim)"),
+    dict(id="F2", file="tinygan/layers/upsample.py", tests=FAMILY,
+         why="Upsample backward averages its s×s block instead of summing",
+         old="dx = blocks.sum(axis=tuple(range(2, 2 + 2 * len(spatial), 2)))",
+         new="dx = blocks.mean(axis=tuple(range(2, 2 + 2 * len(spatial), 2)))"),
+    dict(id="F3", file="tinygan/layers/padding.py", tests=FAMILY,
+         why="ReflectionPad2d backward drops the mirrored rows' gradient",
+         old="        dx[:, 1:t + 1] += g[:, :t][:, ::-1]\n", new=""),
+    dict(id="F4", file="tinygan/layers/padding.py", tests=FAMILY,
+         why="ReflectionPad2d reflects including the border pixel (symmetric padding)",
+         old="        out[:, rows, :l] = xt[:, :, 1:l + 1][:, :, ::-1]\n",
+         new="        out[:, rows, :l] = xt[:, :, 0:l][:, :, ::-1]\n"),
+    dict(id="F5", file="tinygan/layers/norm.py", tests=FAMILY,
+         why="InstanceNorm2d normalises over the batch too (BatchNorm's statistics)",
+         old="        x_hat = X - X.mean(axis=1, keepdims=True)\n",
+         new="        x_hat = X - X.mean(axis=(0, 1), keepdims=True)\n"),
+    dict(id="F6", file="tinygan/layers/norm.py", tests=FAMILY,
+         why="InstanceNorm2d backward forgets the mean-of-dout term",
+         old="        dx -= g.mean(axis=1, keepdims=True)\n", new=""),
+    dict(id="F7", file="tinygan/losses.py", tests=FAMILY_LOSSES,
+         why="least-squares loss gradient without the factor 2",
+         old="return (diff * diff).sum() / n, diff * (2 / n)",
+         new="return (diff * diff).sum() / n, diff * (1 / n)"),
+    dict(id="F8", file="tinygan/losses.py", tests=FAMILY_LOSSES,
+         why="L1 gradient sign flipped",
+         old="return xp.abs(diff).sum() / n, xp.sign(diff) / n",
+         new="return xp.abs(diff).sum() / n, -xp.sign(diff) / n"),
+    dict(id="F9", file="tinygan/gans/lsgan.py", tests=FAMILY_LOSSES,
+         why="LSGAN's D loss without CycleGAN's ½",
+         old="return (loss_r + loss_f) * 0.5, d_r * 0.5, d_f * 0.5",
+         new="return (loss_r + loss_f) * 0.5, d_r, d_f"),
 
     # -- layers/shape.py ----------------------------------------------------------------------
     dict(id="S1", file="tinygan/layers/shape.py", tests=["tests/test_shape_softmax.py"],

@@ -7,12 +7,16 @@ opens one module:
 * :mod:`tinygan.gans.wgan`: WGAN (weight clipping) and WGAN-GP (gradient penalty, with its
   hand-written double backward);
 * :mod:`tinygan.gans.pacgan`: PacGAN's packed discriminator;
-* :mod:`tinygan.gans.lsgan`: the least-squares GAN losses and their optimal D.
+* :mod:`tinygan.gans.lsgan`: the least-squares GAN losses and their optimal D;
+* :mod:`tinygan.gans.cgan`: the conditional GAN (both players see the label);
+* :mod:`tinygan.gans.acgan`: AC-GAN (D predicts the label with a second head);
+* :mod:`tinygan.gans.cyclegan`: CycleGAN's two-chain generator step, its discriminators'
+  step and the history pool.
 
 Layers a variant needs live in :mod:`tinygan.layers`, architectures in
 :mod:`tinygan.models`, and each variant's command in :mod:`tinygan.experiments`.
 """
 
-from . import lsgan, pacgan, wgan
+from . import acgan, cgan, cyclegan, lsgan, pacgan, wgan
 
-__all__ = ["lsgan", "pacgan", "wgan"]
+__all__ = ["acgan", "cgan", "cyclegan", "lsgan", "pacgan", "wgan"]
