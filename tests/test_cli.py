@@ -118,6 +118,7 @@ def test_out_is_checked_before_any_training(tmp_path, capsys):
     assert (foreign / "notes.txt").exists()
     rc = cli.main(["dcgan", "--out", str(tmp_path / "empty"), "--resume"])
     _one_line_error(capsys, "dcgan", rc, "holds no run to resume")
+    assert not (tmp_path / "empty").exists()  # and no empty folder was left behind
 
 
 def test_debug_variable_shows_the_traceback(tmp_path, monkeypatch):

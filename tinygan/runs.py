@@ -506,6 +506,9 @@ class Run:
         out = self.out
         if os.path.exists(out) and not os.path.isdir(out):
             raise UsageError(f"--out {out} is a file, not a folder; choose a folder")
+        if self.resume and not os.path.isdir(out):  # refused before an empty folder is made
+            raise UsageError(f"--resume: {out} holds no run to resume; start it without "
+                             "--resume")
         try:
             os.makedirs(out, exist_ok=True)
         except OSError as exc:
