@@ -242,3 +242,16 @@ def test_a_second_ctrl_c_during_the_first_checkpoint_leaves_no_file_and_says_so(
     assert run.interrupted_line(info.value) == (
         "interrupted at step 3 of 6 (no checkpoint was written yet: a resume starts from the "
         f"beginning); resume with: tinygan demo-cmd --out {out} --resume")
+
+
+def test_a_ctrl_c_outside_a_loop_is_not_swallowed_by_except_exception(tmp_path):
+    """Between loops Ctrl-C stops at once, wherever it lands: inside library code that
+    catches Exception too (run.json's matplotlib version, a lazy import). Swallowed there,
+    it once left matplotlib half-imported and the run failed later with AttributeError."""
+    run = _run(tmp_path / "r").open()
+    with run.signals(), pytest.raises(runs.Interrupted) as info:
+        try:
+            signal.raise_signal(signal.SIGINT)
+        except Exception:  # what such library code does
+            pass
+    assert info.value.immediate

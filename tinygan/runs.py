@@ -142,8 +142,12 @@ class CheckpointError(UsageError):
     """A checkpoint that cannot be read, or that belongs to another configuration."""
 
 
-class Interrupted(Exception):
-    """Ctrl-C or SIGTERM: raised at a step boundary (after a checkpoint) or at once."""
+class Interrupted(BaseException):
+    """Ctrl-C or SIGTERM: raised at a step boundary (after a checkpoint) or at once.
+
+    A BaseException, as KeyboardInterrupt is: raised at once it can land anywhere (inside
+    matplotlib's import, say), and an ``except Exception`` there must not swallow it.
+    """
 
     def __init__(self, run, immediate=False):
         super().__init__("interrupted")
