@@ -45,6 +45,28 @@ def interrupt_at(step, nth=1):
         runs.Run.loop = real_loop
 
 
+def _reference(tmp_path, name, train, every=7):
+    """The uninterrupted run, in a folder of its own: (its result, its final checkpoint)."""
+    run = runs.Run(name, tmp_path / f"{name}-reference", args={"tiny": True},
+                   checkpoint_every=every).open()
+    result = train(run)
+    run.finish("completed")
+    return result, run.path(runs.CHECKPOINT_FILE)
+
+
+def _same_checkpoints(a_path, b_path):
+    """Every array of the two final checkpoints bit for bit, and every other value in them."""
+    a, b = _checkpoint_arrays(a_path), _checkpoint_arrays(b_path)
+    assert a and set(a) == set(b)
+    for k in a:
+        assert a[k].dtype == b[k].dtype, k
+        np.testing.assert_array_equal(a[k], b[k], err_msg=k)
+    (ta, ma), (tb, mb) = runs.load_state(a_path), runs.load_state(b_path)
+    assert ma["step"] == mb["step"] == ma["total"]
+    _same_numbers(ta, tb, "checkpoint")
+    return len(a)
+
+
 def _interrupted_then_resumed(tmp_path, name, train, step, nth=1, every=7):
     """Run ``train(run)`` in a folder, Ctrl-C at ``step``, then resume it; return both ends."""
     out = tmp_path / f"{name}-{nth}-{step}"
@@ -81,9 +103,10 @@ TINY_FIG1 = figure1.Config(batch_size=64, steps_a=6, dstar_steps=12, dstar_batch
 @pytest.mark.parametrize("step", [4, 10, 20, 25], ids=["phase-a", "phase-b", "phase-c",
                                                         "phase-d"])
 def test_figure1_resumes_bit_identical_in_every_phase(tmp_path, step):
-    ref = figure1.run(TINY_FIG1, frames=8)
-    res, _ = _interrupted_then_resumed(tmp_path, "figure1",
-                                       lambda r: figure1.run(TINY_FIG1, run=r, frames=8), step)
+    train = lambda r: figure1.run(TINY_FIG1, run=r, frames=8)  # noqa: E731
+    ref, ref_ckpt = _reference(tmp_path, "figure1", train)
+    res, again = _interrupted_then_resumed(tmp_path, "figure1", train, step)
+    assert _same_checkpoints(ref_ckpt, again.path(runs.CHECKPOINT_FILE)) > 20
     _same_numbers({s.key: (s.step, s.numbers) for s in ref.snapshots},
                   {s.key: (s.step, s.numbers) for s in res.snapshots})
     _same_numbers(ref.track, res.track)
@@ -92,9 +115,10 @@ def test_figure1_resumes_bit_identical_in_every_phase(tmp_path, step):
 
 def test_optimal_d_resumes_bit_identical(tmp_path):
     cfg = optimal_d.Config(num_steps=40, batch_size=64)
-    ref = optimal_d.experiment1(cfg)
-    res, _ = _interrupted_then_resumed(tmp_path, "optimal-d",
-                                       lambda r: optimal_d.experiment1(cfg, run=r), 17)
+    train = lambda r: optimal_d.experiment1(cfg, run=r)  # noqa: E731
+    ref, ref_ckpt = _reference(tmp_path, "optimal-d", train)
+    res, again = _interrupted_then_resumed(tmp_path, "optimal-d", train, 17)
+    assert _same_checkpoints(ref_ckpt, again.path(runs.CHECKPOINT_FILE)) > 5
     _same_numbers(ref[3], res[3])
     _same_numbers(ref[4], res[4])  # every loss
 
@@ -105,9 +129,10 @@ TINY_SAT = saturation.Config(pretrain_steps=12, num_steps=6, window=3, eval_size
 @pytest.mark.parametrize("step", [5, 12, 15, 24, 41], ids=["head-start", "its-last-step",
                                                            "run-1", "end-of-run-2", "run-5"])
 def test_saturation_resumes_bit_identical(tmp_path, step):
-    ref = saturation.run(TINY_SAT)
-    res, _ = _interrupted_then_resumed(tmp_path, "saturation",
-                                       lambda r: saturation.run(TINY_SAT, run=r), step)
+    train = lambda r: saturation.run(TINY_SAT, run=r)  # noqa: E731
+    ref, ref_ckpt = _reference(tmp_path, "saturation", train)
+    res, again = _interrupted_then_resumed(tmp_path, "saturation", train, step)
+    assert _same_checkpoints(ref_ckpt, again.path(runs.CHECKPOINT_FILE)) > 5
     _same_numbers(ref.to_json(), res.to_json())
 
 
