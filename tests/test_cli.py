@@ -278,6 +278,13 @@ def test_help_is_written_for_people(name):
             assert "default" in action.help, (name, action.dest, action.help)
 
 
+def test_every_description_is_wrapped_for_a_terminal():
+    subs = cli._subparsers(cli.build_parser())
+    for name, sub in subs.items():
+        assert max(map(len, sub.description.splitlines())) <= 90, name
+    assert all(f" {name}" in subs["demo"].description.replace("\n", " ") for name in cli.DEMO)
+
+
 def test_demo_passes_its_flags_and_resumes_what_was_interrupted(tmp_path, monkeypatch, capsys):
     calls = []
 
