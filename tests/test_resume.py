@@ -22,8 +22,8 @@ from tinygan.experiments import figure1, optimal_d, saturation
 
 
 @contextlib.contextmanager
-def interrupt_at(step, nth=1):
-    """Raise SIGINT during the ``nth`` loop's step ``step`` (before its tick)."""
+def interrupt_at(step, nth=1, signum=signal.SIGINT):
+    """Raise ``signum`` during the ``nth`` loop's step ``step`` (before its tick)."""
     real_loop = runs.Run.loop
     seen = []
 
@@ -34,7 +34,7 @@ def interrupt_at(step, nth=1):
         with real_loop(self, total, state, start, **kw) as tick:
             def ticked(done):
                 if mine and done == step:
-                    signal.raise_signal(signal.SIGINT)
+                    signal.raise_signal(signum)
                 tick(done)
             yield ticked
 
@@ -206,6 +206,17 @@ def test_modes_resume_after_sigint_to_a_subprocess_is_bit_identical(modes_refere
     assert json.loads((out / "run.json").read_text())["status"] == "interrupted"
     assert cli.main(["modes", "--out", str(out), "--resume", "--no-progress"]) == 0
     _assert_same_modes_run(modes_reference, out)
+
+
+def test_sigterm_to_a_command_is_one_line_exit_130_and_run_json_interrupted(tmp_path, capsys):
+    out = tmp_path / "sat"
+    with interrupt_at(30, signum=signal.SIGTERM):
+        rc = cli.main(["saturation", "--quick", "--out", str(out), "--no-progress"])
+    assert rc == 130
+    assert capsys.readouterr().err == (f"interrupted at step 30 of 2100; resume with: tinygan "
+                                       f"saturation --out {out} --resume\n")
+    rec = json.loads((out / "run.json").read_text())
+    assert rec["status"] == "interrupted" and rec["checkpoint_step"] == 30
 
 
 def test_a_command_without_checkpoints_stops_cleanly_and_says_so(tmp_path, capsys):

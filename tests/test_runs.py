@@ -255,3 +255,20 @@ def test_a_ctrl_c_outside_a_loop_is_not_swallowed_by_except_exception(tmp_path):
         except Exception:  # what such library code does
             pass
     assert info.value.immediate
+
+
+def test_sigterm_stops_at_a_step_boundary_like_ctrl_c(tmp_path):
+    """What a scheduler or `kill` sends: the same checkpoint, status and line as Ctrl-C."""
+    out = tmp_path / "r"
+    run = _run(out, checkpoint_every=None).open()
+    with run.signals(), pytest.raises(runs.Interrupted) as info:
+        with run.loop(6, state={"w": np.zeros(2)}) as tick:
+            for step in range(6):
+                if step == 3:
+                    signal.raise_signal(signal.SIGTERM)
+                tick(step + 1)
+    assert not info.value.immediate and run.step == 4
+    assert runs.load_state(out / "checkpoint.npz")[1]["step"] == 4
+    assert run.interrupted_line(info.value) == (
+        f"interrupted at step 4 of 6; resume with: tinygan demo-cmd --out {out} --resume")
+    assert signal.getsignal(signal.SIGTERM) is signal.SIG_DFL  # handed back after the run
