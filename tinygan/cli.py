@@ -26,6 +26,7 @@ EXPERIMENTS = {
     "dcgan": "tinygan.experiments.dcgan",           # notebook 03
     "saturation": "tinygan.experiments.saturation", # notebook 04
     "modes": "tinygan.experiments.modes",           # notebook 05
+    "gan3d": "tinygan.experiments.gan3d",           # notebook 09
 }
 
 # what `tinygan demo` runs, in order, each in its quick-enough default mode

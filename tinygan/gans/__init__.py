@@ -7,12 +7,13 @@ opens one module:
 * :mod:`tinygan.gans.wgan`: WGAN (weight clipping) and WGAN-GP (gradient penalty, with its
   hand-written double backward);
 * :mod:`tinygan.gans.pacgan`: PacGAN's packed discriminator;
-* :mod:`tinygan.gans.lsgan`: the least-squares GAN losses and their optimal D.
+* :mod:`tinygan.gans.lsgan`: the least-squares GAN losses and their optimal D;
+* :mod:`tinygan.gans.gan3d`: 3D-GAN's adaptive training (D steps skipped above 80 % accuracy).
 
 Layers a variant needs live in :mod:`tinygan.layers`, architectures in
 :mod:`tinygan.models`, and each variant's command in :mod:`tinygan.experiments`.
 """
 
-from . import lsgan, pacgan, wgan
+from . import gan3d, lsgan, pacgan, wgan
 
-__all__ = ["lsgan", "pacgan", "wgan"]
+__all__ = ["gan3d", "lsgan", "pacgan", "wgan"]
