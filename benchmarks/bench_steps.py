@@ -23,16 +23,18 @@ Usage::
     python benchmarks/bench_steps.py --native-kernel --rounds 3 --scaling
     python benchmarks/bench_steps.py --backend cupy       # CuPy vs torch CUDA, batch 64 and 512
 
-Method (shared/reference/performance.md): every (side, workload) pair runs in its own
-process (PyTorch's OpenMP threads and OpenBLAS's threads spin against each other when
-they share one, and each process's peak resident memory is then that workload's), the
-sides alternate round by round, each round reports the median step time after a
-warm-up, and the tables show the median over rounds. ``--native-kernel`` unsets
-``OPENBLAS_CORETYPE`` and ``OPENBLAS_L2_SIZE`` for the workers only (some machines set
-them; a user's machine has neither), so OpenBLAS picks the kernel for this CPU. The
-header names the CPU, the BLAS library, its kernel and thread count, and the machine's
-load average and ``/proc/pressure/cpu`` before and after the run: a ratio means little
-unless the machine was quiet. This is a script, not a test: timings depend on the machine.
+Method (shared/reference/performance.md): each side runs in its own process per round
+(PyTorch's OpenMP threads and OpenBLAS's threads spin against each other when they share
+one), the sides alternate round by round, each round reports the median step time after
+a warm-up, and the tables show the median over rounds and the range of the per-round
+ratios (how much the machine moved during the run). Peak resident memory comes from one
+more short process per (side, workload), so that it is that workload's alone.
+``--native-kernel`` unsets ``OPENBLAS_CORETYPE`` and ``OPENBLAS_L2_SIZE`` for the workers
+only (some machines set them; a user's machine has neither), so OpenBLAS picks the kernel
+for this CPU. The header names the CPU, the BLAS library, its kernel and thread count, and
+the machine's load average and ``/proc/pressure/cpu`` before and after the run: a ratio
+means little unless the machine was quiet. This is a script, not a test: timings depend
+on the machine.
 """
 
 from __future__ import annotations
@@ -257,31 +259,35 @@ def library_info(side):
 # ---------------------------------------------------------------------------------------
 # worker: one process, one side, one workload
 # ---------------------------------------------------------------------------------------
-def worker(side, name, budget_s, warmup, max_steps):
-    kind, batch_size, width = _spec(name)
-    if side in ("numpy", "cupy"):
-        step, sync = _tinygan_step_fn(kind, batch_size, side, width)
-    else:
-        step, sync = _torch_step_fn(kind, batch_size, "cuda" if side == "torch-cuda" else "cpu",
-                                    width)
-    # warm up: at least 2 steps, at most `warmup`, stopping after about a second
-    t_start, warm = time.perf_counter(), []
-    while len(warm) < 2 or (len(warm) < warmup and time.perf_counter() - t_start < 1.0):
-        t = time.perf_counter()
-        step()
-        sync()
-        warm.append(time.perf_counter() - t)
-    n = int(min(max_steps, max(5, budget_s / min(warm))))
-    times = []
-    for _ in range(n):
-        t = time.perf_counter()
-        step()
-        sync()
-        times.append(time.perf_counter() - t)
-    out = {"ms": 1e3 * statistics.median(times), "steps": n,
-           # Linux reports ru_maxrss in KiB: the process's peak resident memory
-           "peak_mib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
-           "info": library_info(side)}
+def worker(side, names, budget_s, warmup, max_steps):
+    """Time each workload in ``names`` in this process; report its peak memory too."""
+    results = {}
+    for name in names:
+        kind, batch_size, width = _spec(name)
+        if side in ("numpy", "cupy"):
+            step, sync = _tinygan_step_fn(kind, batch_size, side, width)
+        else:
+            step, sync = _torch_step_fn(kind, batch_size,
+                                        "cuda" if side == "torch-cuda" else "cpu", width)
+        # warm up: at least 2 steps, at most `warmup`, stopping after about a second
+        t_start, warm = time.perf_counter(), []
+        while len(warm) < 2 or (len(warm) < warmup and time.perf_counter() - t_start < 1.0):
+            t = time.perf_counter()
+            step()
+            sync()
+            warm.append(time.perf_counter() - t)
+        n = int(min(max_steps, max(5, budget_s / min(warm))))
+        times = []
+        for _ in range(n):
+            t = time.perf_counter()
+            step()
+            sync()
+            times.append(time.perf_counter() - t)
+        results[name] = {"ms": 1e3 * statistics.median(times), "steps": n}
+    out = {"results": results, "info": library_info(side),
+           # Linux reports ru_maxrss in KiB: the process's peak resident memory, which is
+           # one workload's when the process ran only one
+           "peak_mib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}
     if side == "torch-cuda":
         import torch
 
@@ -293,10 +299,10 @@ def worker(side, name, budget_s, warmup, max_steps):
     return out
 
 
-def _run_worker(side, name, args):
+def _run_worker(side, names, args, budget=None):
     cmd = [sys.executable, os.path.abspath(__file__), "--worker", side, "--budget",
-           str(args.budget), "--warmup", str(args.warmup), "--steps", str(args.steps),
-           "--workloads", name]
+           str(args.budget if budget is None else budget), "--warmup", str(args.warmup),
+           "--steps", str(args.steps), "--workloads", *names]
     env = dict(os.environ)
     if args.native_kernel:
         for var in KERNEL_VARS:
@@ -348,12 +354,14 @@ def main(argv=None):
     ap.add_argument("--native-kernel", action="store_true",
                     help=f"unset {' and '.join(KERNEL_VARS)} for the workers, so that OpenBLAS "
                          "picks its kernel for this CPU")
+    ap.add_argument("--no-memory", action="store_true",
+                    help="skip the peak-memory pass (one short process per side and workload)")
     ap.add_argument("--json", default=None, help="also write the results to this file")
     ap.add_argument("--worker", default=None, help=argparse.SUPPRESS)
     args = ap.parse_args(argv)
 
     if args.worker:
-        print(json.dumps(worker(args.worker, args.workloads[0], args.budget, args.warmup,
+        print(json.dumps(worker(args.worker, args.workloads, args.budget, args.warmup,
                                 args.steps)))
         return 0
 
@@ -373,14 +381,17 @@ def main(argv=None):
     for r in range(args.rounds):
         order = sides if r % 2 == 0 else sides[::-1]  # alternate who goes first
         for side in order:
-            line = []
+            res = _run_worker(side, workloads, args)  # one process per side and round
+            infos.setdefault(side, res["info"])
             for w in workloads:
-                res = _run_worker(side, w, args)
-                runs[side][w].append(res["ms"])
-                peaks[side][w] = max(peaks[side][w], res.get("gpu_peak_mib", res["peak_mib"]))
-                infos.setdefault(side, res["info"])
-                line.append(f"{w} {res['ms']:.3g} ms")
-            print(f"round {r + 1}/{args.rounds} {side:10s} " + "  ".join(line), flush=True)
+                runs[side][w].append(res["results"][w]["ms"])
+            print(f"round {r + 1}/{args.rounds} {side:10s} " + "  ".join(
+                f"{w} {res['results'][w]['ms']:.3g} ms" for w in workloads), flush=True)
+    if not args.no_memory:  # peak memory: one short process per (side, workload)
+        for side in sides:
+            for w in workloads:
+                res = _run_worker(side, [w], args, budget=0.3)
+                peaks[side][w] = res.get("gpu_peak_mib", res["peak_mib"])
     after = machine_state()
 
     mem = "GPU MiB" if gpu else "peak RSS MiB"
@@ -398,8 +409,8 @@ def main(argv=None):
           f"{after['pressure_cpu']}\n")
     head = f"| workload | tinygan ({ours}) ms/step |"
     if theirs:
-        head += f" PyTorch ({theirs}) ms/step | ratio | target | tinygan {mem} | " \
-                f"PyTorch {mem} |"
+        head += f" PyTorch ({theirs}) ms/step | ratio | per-round ratios | target | " \
+                f"tinygan {mem} | PyTorch {mem} |"
     print(head)
     print("|---" * (head.count("|") - 1) + "|")
     table = {}
@@ -412,12 +423,15 @@ def main(argv=None):
             b = statistics.median(runs[theirs][w])
             target = TARGETS[kind] if (batch_size in (1, 64) and width == 64 and not gpu) \
                 else None
-            row += (f" {b:.3g} | {a / b:.2f} | {'≤ %.1f' % target if target else ''} | "
+            per_round = [x / y for x, y in zip(runs[ours][w], runs[theirs][w])]
+            row += (f" {b:.3g} | {a / b:.2f} | {min(per_round):.2f}–{max(per_round):.2f} | "
+                    f"{'≤ %.1f' % target if target else ''} | "
                     f"{peaks[ours][w]:.0f} | {peaks[theirs][w]:.0f} |")
             table[w].update({theirs: b, "ratio": a / b, f"{theirs}_peak_mib": peaks[theirs][w]})
         print(row)
-    print(f"\nmedians over {args.rounds} alternating rounds of the per-step median; "
-          "each (side, workload) in its own process")
+    print(f"\nmedians over {args.rounds} alternating rounds (one process per side and round) "
+          "of the per-step median; ratio = tinygan/PyTorch; peak memory from one process per "
+          "side and workload")
     if args.json:
         with open(args.json, "w") as f:
             json.dump({"date": started.isoformat(), "cpu": cpu_model(), "threads": thr,

@@ -253,7 +253,8 @@ def test_help_is_written_for_people(name):
     sub = cli._subparsers(cli.build_parser())[name]
     text = sub.format_help()
     desc = cli._module(name).DESCRIPTION
-    assert "Time:" in desc and "Writes to --out" in desc and "Notebook: notebooks/" in desc
+    assert re.search(r"^Time[^:\n]*:", desc, re.M), desc  # how long it takes
+    assert "Writes to --out" in desc and "Notebook: notebooks/" in desc
     for bad in ("papers.md", "experiment 1", "``", ":class:", ":func:", "§"):
         assert bad not in text, (name, bad)
     for path in re.findall(r"(?:notebooks|derivations)/[\w./-]+\w", desc):
@@ -264,3 +265,31 @@ def test_help_is_written_for_people(name):
         assert action.help, (name, action.dest)
         if action.option_strings and not isinstance(action, argparse._StoreTrueAction):
             assert "default" in action.help, (name, action.dest, action.help)
+
+
+def test_demo_passes_its_flags_and_resumes_what_was_interrupted(tmp_path, monkeypatch, capsys):
+    calls = []
+
+    def fake_run_command(parser, name, args, argv, resume_command=None):
+        calls.append((name, argv, resume_command))
+        return 0
+
+    monkeypatch.setattr(cli, "run_command", fake_run_command)
+    out = tmp_path / "demo"
+    assert cli.main(["demo", "--out", str(out), "--no-animation", "--no-progress",
+                     "--threads", "1"]) == 0
+    assert [c[0] for c in calls] == cli.DEMO
+    for name, argv, _ in calls:  # every sub-command got flags it accepts (parsed above)
+        assert argv[:3] == [name, "--out", str(out / name)] and "--threads" in argv
+        assert ("--quick" in argv) == (name != "toy2x2")
+        assert ("--no-animation" in argv) == cli._module(name).ANIMATION
+    (out / "toy2x2").mkdir(parents=True)
+    (out / "toy2x2" / "run.json").write_text(json.dumps({"status": "completed"}))
+    (out / "optimal-d").mkdir()
+    (out / "optimal-d" / "run.json").write_text(json.dumps({"status": "interrupted"}))
+    calls.clear()
+    assert cli.main(["demo", "--out", str(out), "--resume"]) == 0
+    assert [c[0] for c in calls] == cli.DEMO[1:]  # the completed toy is skipped
+    assert "--resume" in calls[0][1] and "--resume" not in calls[1][1]
+    assert calls[0][2] == f"tinygan demo --out {out} --resume"
+    assert "completed already" in capsys.readouterr().out

@@ -44,3 +44,22 @@ def test_all_finite_on_tiny_arrays_is_the_elementwise_answer(dtype, n, bad, wher
         x[int(where * (n - 1))] = bad
     assert backend.all_finite(x) is bool(np.isfinite(x).all())
     assert backend.all_finite(x.T) is bool(np.isfinite(x).all())
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+@given(alpha=st.floats(0.001, 0.999), seed=st.integers(0, 100))
+def test_leaky_relu_as_x_times_slope_is_exactly_max_x_alpha_x(dtype, alpha, seed):
+    """LeakyReLU computes slope = max([x > 0], α) and out = x·slope: bit for bit
+    max(x, αx), signed zeros and subnormals included, and a slope of exactly 1 or α."""
+    import tinygan as tg
+
+    x = np.random.default_rng(seed).standard_normal(257).astype(dtype)
+    tiny = np.finfo(dtype).smallest_subnormal
+    x[:6] = [0.0, -0.0, tiny, -tiny, np.finfo(dtype).max, -np.finfo(dtype).max]
+    layer = tg.LeakyReLU(alpha).astype(dtype)
+    out = layer.forward(x)
+    a = x.dtype.type(alpha)
+    want = np.maximum(x, a * x)
+    np.testing.assert_array_equal(out, want)
+    np.testing.assert_array_equal(np.signbit(out), np.signbit(want))
+    assert set(np.unique(layer.cache)) <= {x.dtype.type(1), a}

@@ -363,8 +363,6 @@ def _demo(parser, args):
     passed = []
     if args.no_progress:
         passed.append("--no-progress")
-    if args.no_animation:
-        passed.append("--no-animation")
     if args.backend:
         passed += ["--backend", args.backend]
     if args.threads:
@@ -381,6 +379,8 @@ def _demo(parser, args):
             continue
         print(f"\n=== tinygan {name} ===", flush=True)
         argv = [name, "--out", out] + passed + ([] if name == "toy2x2" else ["--quick"])
+        if args.no_animation and getattr(_module(name), "ANIMATION", False):
+            argv.append("--no-animation")
         if args.resume and rec:
             argv.append("--resume")
         elif args.overwrite:

@@ -78,12 +78,17 @@ random generators (NumPy ``Generator`` or ``RandomState``; CuPy's too, see
 :func:`tinygan.backend.rng_state`), arrays, JSON values (numbers, strings, lists) and
 dicts of these (int keys are kept). :meth:`Run.restore` loads the saved tree *into* the
 live objects in place; plain values and arrays (host NumPy arrays) replace the entries
-of the dicts that hold them. A loop of several phases numbers its steps globally and
-puts whatever changes between phases (the phase's optimizer, say) in ``state``; a
-command of several jobs keeps the finished jobs' results in ``state`` too
-(``tinygan/experiments/modes.py``). ``tick(done)`` must be called at a step boundary,
-after everything of that step is done (snapshots, learning-rate changes): a checkpoint
+of the dicts that hold them. ``tick(done)`` must be called at a step boundary, after
+everything of that step is done (snapshots, learning-rate changes): a checkpoint
 written there is a consistent cut.
+
+Two patterns for longer commands. A loop of several phases numbers its steps globally
+and keeps every phase's optimizer in ``state`` (``figure1.py``, ``saturation.py``). A
+command of several jobs (seeds, methods) keeps the finished jobs' results in ``state``
+beside the current job's parts, reads the checkpoint once with :meth:`Run.checkpoint`,
+restores the finished jobs with :func:`restore`, and hands the current job its saved
+part (``modes.py``); each job runs its own ``run.loop(total, state, start, label=" of
+run 3/12 (…)")``, and the label goes into the "interrupted at …" line.
 
 Where no loop is running (before training, while scoring), Ctrl-C stops at once; the
 last checkpoint then is the one a resume uses. Keep long work that is not a loop short,

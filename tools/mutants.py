@@ -5,17 +5,23 @@ occur exactly once in the file), and ``new``, the bug (or ``edits``, a list of s
 (old, new) pairs applied together); ``why``, one line; ``tests``, the test
 files that should catch it (the tool runs only those, to keep each run short).
 Ids: T train.py, B layers/base.py, A activations, D dense, C conv, N norm, S shape,
-L losses.py, O optim.py, W gans/wgan.py, P gans/pacgan.py.
+L losses.py, O optim.py, W gans/wgan.py, P gans/pacgan.py, R the run layer (runs.py,
+cli.py, the state API, checkpoints and resume of the commands, divergence checks).
 """
 
 TRAIN = ["tests/test_train.py"]
 LAYERS = ["tests/test_layers.py"]
 CONV = ["tests/test_conv.py"]
+PHASES = ["tests/test_conv_phases.py", "tests/test_conv.py"]
 NORM = ["tests/test_norm.py"]
 LOSSES = ["tests/test_losses.py"]
 OPTIM = ["tests/test_optim.py"]
+CHUNKS = ["tests/test_optim_chunks.py", "tests/test_optim.py"]
 WGAN = ["tests/test_wgan.py"]
 PACK = ["tests/test_mixtures_modes.py", "tests/test_train.py"]
+RUNS = ["tests/test_runs.py"]
+RESUME = ["tests/test_resume.py"]
+DIVERGE = ["tests/test_divergence.py"]
 
 _FIT_DRAW = "                x, z = sample_real(batch_size), sample_noise(batch_size)\n"
 _FIT_G = "            g_stats = update_g(G, D, sample_noise(batch_size), opt_G, generator_loss)\n"
@@ -105,9 +111,9 @@ MUTANTS = [
          why="Tanh backward 1 − t",
          old="return dout * (1 - t * t)", new="return dout * (1 - t)"),
     dict(id="A4", file="tinygan/layers/activations.py", tests=LAYERS,
-         why="LeakyReLU negative slope 1 + α",
-         old="slope = positive * x.dtype.type(1 - self.alpha)\n",
-         new="slope = positive * x.dtype.type(1 + self.alpha)\n"),
+         why="LeakyReLU negative slope 1 − α (the complement of α)",
+         old="slope = xp.maximum(positive, x.dtype.type(self.alpha))",
+         new="slope = xp.maximum(positive, x.dtype.type(1 - self.alpha))"),
     dict(id="A5", file="tinygan/layers/activations.py", tests=LAYERS,
          why="sigmoid's negative branch uses σ(|x|) (the numerator e^min(x,0) dropped)",
          old="return xp.exp(xp.minimum(x, 0)) / (1 + xp.exp(-xp.abs(x)))",
@@ -162,6 +168,17 @@ MUTANTS = [
          new="        W_mat = self.params[\"W\"].transpose(3, 2, 1, 0).reshape(K * K * C_in, "
              "C_out)\n        out = cols @ W_mat"),
 
+    dict(id="C8", file="tinygan/layers/conv.py", tests=PHASES,
+         why="stride phases: a tap's windows start one row late (i = m + δ − t + 1)",
+         old="terms.append((p, m_lo, m_hi, m_lo + delta - t))",
+         new="terms.append((p, m_lo, m_hi, m_lo + delta - t + 1))"),
+    dict(id="C9", file="tinygan/layers/conv.py", tests=PHASES,
+         why="stride phases: a phase no tap fully covers starts from 0, losing the bias",
+         old="phase[...] = 0 if bias is None else bias", new="phase[...] = 0"),
+    dict(id="C10", file="tinygan/layers/conv.py", tests=PHASES,
+         why="a kept canvas is created uninitialised: its border is whatever memory held",
+         old="buf = (xp.zeros if zero else xp.empty)(shape, dtype=dtype)",
+         new="buf = xp.empty(shape, dtype=dtype)"),
     # -- layers/norm.py -----------------------------------------------------------------------
     dict(id="N1", file="tinygan/layers/norm.py", tests=NORM,
          why="train-mode backward is the diagonal γr·dout (ignores that μ, σ² depend on x)",
@@ -227,6 +244,20 @@ MUTANTS = [
          why="Adam's second moment without (1 − β₂)",
          old="        buf *= 1 - self.b2\n", new=""),
 
+    dict(id="O6", file="tinygan/optim.py", tests=CHUNKS,
+         why="flat chunks: a pack's gradients are not copied in (the previous step's reused)",
+         old="            self.xp.concatenate(self.g_parts, out=self.g)\n",
+         new="            pass\n"),
+    dict(id="O7", file="tinygan/optim.py", tests=CHUNKS,
+         why="flat chunks: state arrays in the parameter's memory order (F-order: the chunk "
+             "updates a copy)",
+         old="chunk.xp.zeros(p.shape, dtype=p.dtype)", new="chunk.xp.zeros_like(p)"),
+    dict(id="O8", file="tinygan/optim.py", tests=CHUNKS,
+         why="load_state_dict keeps the old chunk layout: the loaded moments are ignored",
+         old="        self._arrays = []  # the next step lays the chunks out again around the "
+             "loaded state\n",
+         new=""),
+
     # -- gans/wgan.py -------------------------------------------------------------------------
     dict(id="W1", file="tinygan/gans/wgan.py", tests=WGAN,
          why="WGAN-GP: one ε for the whole batch instead of one per sample",
@@ -288,4 +319,42 @@ MUTANTS = [
     dict(id="P3", file="tinygan/gans/pacgan.py", tests=PACK + ["tests/test_modes_experiment.py"],
          why="packed() forgets the Pack layer",
          old="    return Sequential(Pack(m), *layers)", new="    return Sequential(*layers)"),
+
+    # -- the run layer: state, checkpoints, resume, Ctrl-C, divergence -------------------------
+    dict(id="R1", file="tinygan/experiments/modes.py", tests=RESUME,
+         why="modes: the noise generator is not checkpointed (a resume draws other noise)",
+         old='"noise_rng": noise_gen, ', new=""),
+    dict(id="R2", file="tinygan/optim.py", tests=RUNS,
+         why="load_state_dict forgets Adam's step count t (bias correction restarts)",
+         old='        self.t = int(state["t"])\n', new=""),
+    dict(id="R3", file="tinygan/layers/norm.py", tests=RUNS,
+         why="BatchNorm's running statistics are not part of its state_dict",
+         old='    buffers = ("running_mean", "running_var")\n', new="    buffers = ()\n"),
+    dict(id="R4", file="tinygan/runs.py", tests=RUNS,
+         why="artifacts are written in place instead of to a temporary file and renamed",
+         old='        yield tmp\n        with open(tmp, "rb+") as f:',
+         new='        yield path\n        with open(path, "rb+") as f:'),
+    dict(id="R5", file="tinygan/runs.py", tests=RUNS,
+         why="Ctrl-C inside a training loop stops at once instead of at the step boundary",
+         old="        if self._deferring and not self._stop:", new="        if False:"),
+    dict(id="R6", file="tinygan/train.py", tests=DIVERGE,
+         why="fit no longer checks the optimizer state: Adam's overflowed v goes unnoticed",
+         old="            watch.state(step)\n            history.loss_D.append(loss_D)\n",
+         new="            history.loss_D.append(loss_D)\n"),
+    dict(id="R7", file="tinygan/cli.py", tests=RESUME,
+         why="--resume does not reuse --no-animation: the resumed run keeps frames it lacked",
+         old='        args.no_animation = saved["no_animation"]', new="        pass"),
+    dict(id="R8", file="tinygan/experiments/figure1.py", tests=RESUME,
+         why="figure1: phase (b)'s optimizer is not checkpointed",
+         old='"opt_Dstar": opt_Dstar,', new=""),
+    dict(id="R9", file="tinygan/train.py", tests=DIVERGE,
+         why="fit never checks the samplers' row counts",
+         old="                if i == 0:\n                    _check_rows(\"sample_real\"",
+         new="                if i == -1:\n                    _check_rows(\"sample_real\""),
+    dict(id="R10", file="tinygan/layers/base.py", tests=DIVERGE,
+         why="layer constructors accept any number as a size",
+         old="    if isinstance(value, bool) or not isinstance(value, numbers.Integral):\n"
+             "        raise TypeError(f\"{layer} needs an integer {name}, got {value!r}\")",
+         new="    if isinstance(value, bool):\n"
+             "        raise TypeError(f\"{layer} needs an integer {name}, got {value!r}\")"),
 ]

@@ -44,7 +44,7 @@ until D = D*; (c) G pushed toward the data by that D; (d) p_g = p_data and D = 1
 A second figure shows JSD(p_data ‖ p_g) and C(G) + log 4 falling over training, with
 V(D_t, G_t) ≤ C(G_t) at every step.
 
-Time: about 20 s with --quick, about a minute by default.
+Time (one core): about 25 s with --quick, one to two minutes by default.
 
 Writes to --out: figure1.png, figure1_criterion.png, figure1.gif (p_g and D moving
 toward p_data), figure1.json, checkpoint.npz and run.json.

@@ -43,8 +43,8 @@ p_g); it prints the identity C(G) = V(D*, G) = -log 4 + 2·JSD for a family of d
 pairs, computed by quadrature; and it looks at the 2×2 toy's final D ≈ 1/2 through
 the same lens (that 1/2 is not the optimal D).
 
-Time: about 20 s with --quick (8,000 steps of batch 256), about a minute by default
-(6,000 steps of batch 2,048).
+Time (one core): about 20 s with --quick (8,000 steps of batch 256), about a minute by
+default (6,000 steps of batch 2,048).
 
 Writes to --out: d_vs_dstar.png, d_loss.png, toy_lens.png, optimal_d.json,
 checkpoint.npz and run.json.

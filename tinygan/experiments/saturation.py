@@ -41,8 +41,8 @@ maximum likelihood) from the same start and the same noise, with D frozen or tra
 The table prints the gradient that reaches G and how far G moves: the minimax and
 maximum-likelihood costs stall, the non-saturating one moves G onto the data.
 
-Time: about 10 s with --quick (100 G steps per cost), 20 s by default (300); the
-table's numbers (first 50 steps) are the same.
+Time (one core): about 5 s with --quick (100 G steps per cost), about 10 s by default
+(300); the table's numbers (first 50 steps) are the same.
 
 Writes to --out: costs.png (the costs and their gradients against D(G(z))),
 grad_norms.png, generated.png, saturation.json, checkpoint.npz and run.json.
