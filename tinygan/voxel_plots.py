@@ -12,8 +12,8 @@ import math
 
 from . import backend
 
-__all__ = ["voxel_faces", "draw_voxels", "plot_voxel_grid", "plot_shapes_by_class", "plot_voxel_path",
-           "plot_gan3d_training", "rotating_voxels"]
+__all__ = ["voxel_faces", "draw_voxels", "plot_voxel_grid", "plot_shapes_by_class",
+           "plot_voxel_path", "plot_gan3d_training", "rotating_voxels"]
 
 np = backend.numpy
 
