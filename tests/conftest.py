@@ -25,7 +25,7 @@ from tinygan import backend  # noqa: E402
 # function-scoped-fixture health check does not apply to it.
 _quiet = [HealthCheck.function_scoped_fixture, HealthCheck.too_slow]
 settings.register_profile("dev", max_examples=10, deadline=None, suppress_health_check=_quiet)
-settings.register_profile("ci", max_examples=15, deadline=None, derandomize=True,
+settings.register_profile("ci", max_examples=30, deadline=None, derandomize=True,
                           print_blob=True, suppress_health_check=_quiet)
 settings.register_profile("thorough", max_examples=300, deadline=None,
                           suppress_health_check=_quiet)
@@ -80,3 +80,4 @@ def pytest_terminal_summary(terminalreporter):
         terminalreporter.section("skipped tests by reason")
         for reason, n in reasons.most_common():
             terminalreporter.write_line(f"{n:5d}  {reason}")
+

@@ -185,15 +185,22 @@ def test_p_g_equal_p_data_gives_half_and_minus_log4(p):
     assert abs(dn.jsd(p, p)) < 1e-12
 
 
-@given(a=st.floats(1e-3, 1e3), b=st.floats(1e-3, 1e3))
-def test_pointwise_lemma_peak_at_a_over_a_plus_b(a, b):
-    """y ↦ a log y + b log(1 − y) is maximised on (0, 1) at y* = a/(a + b)."""
-    y_star = a / (a + b)
-    # f'(y*) = a/y* − b/(1 − y*) = 0, relative to the size of either term
-    assert abs(a / y_star - b / (1 - y_star)) <= 1e-9 * (a / y_star)
-    # f'' = −a/y² − b/(1 − y)² < 0, so y* is the maximum; and it beats a fine grid
-    y = np.linspace(1e-6, 1 - 1e-6, 100_001)
-    f = dn.pointwise_objective(y, a, b)
-    f_star = float(dn.pointwise_objective(np.array([y_star]), a, b)[0])
-    assert f_star >= f.max() - 1e-9 * max(1.0, abs(f_star))
-    assert abs(y[np.argmax(f)] - y_star) <= 1.01 * (y[1] - y[0])
+@given(p=densities(), q=densities())
+def test_d_star_is_the_pointwise_maximiser(p, q):
+    """Proposition 1 pointwise: at each x where both densities are positive, the library's
+    D*(x) maximises y ↦ p(x) log y + q(x) log(1 − y) (the integrand of V): it beats a
+    fine grid of y, the grid's best y is D*(x) to the grid's resolution, and the
+    derivative p/y − q/(1 − y) vanishes there."""
+    x = dn.quadrature(p, q).x
+    only_p = (p.pdf(x) > 0) & (q.pdf(x) == 0)  # there f increases in y: D* = 1
+    np.testing.assert_array_equal(dn.optimal_discriminator(p, q, x[only_p]), 1.0)
+    both = (p.pdf(x) > 1e-3) & (q.pdf(x) > 1e-3)
+    x = x[both][:: max(1, int(both.sum()) // 4)]
+    y = np.linspace(1e-6, 1 - 1e-6, 20_001)
+    for xi, y_star in zip(x, dn.optimal_discriminator(p, q, x)):
+        a, b = float(p.pdf(np.array([xi]))[0]), float(q.pdf(np.array([xi]))[0])
+        f = dn.pointwise_objective(y, a, b)
+        f_star = float(dn.pointwise_objective(np.array([y_star]), a, b)[0])
+        assert f_star >= f.max() - 1e-9 * max(1.0, abs(f_star))
+        assert abs(y[np.argmax(f)] - y_star) <= 1.01 * (y[1] - y[0])
+        assert abs(a / y_star - b / (1 - y_star)) <= 1e-9 * (a / y_star)

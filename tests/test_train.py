@@ -447,3 +447,38 @@ def test_fit_argument_errors():
     with pytest.raises(ValueError, match="unknown generator loss"):
         tg.fit(G, D, draws.sample_real, draws.sample_noise, tg.SGD(G, 0.1), tg.SGD(D, 0.1),
                1, 4, generator_loss="x")
+
+
+class Tripwire(Layer):
+    """The identity, until its ``at``-th forward, which raises (after the layers before it
+    have cached their inputs)."""
+
+    def __init__(self, at):
+        super().__init__()
+        self.at, self.calls = at, 0
+
+    def forward(self, x):
+        self.calls += 1
+        if self.calls == self.at:
+            raise KeyboardInterrupt("pulled")
+        self.cache = x.shape
+        return x
+
+    def backward(self, dout, need_dx=True):
+        self._pop_cache()
+        return dout
+
+
+def test_fit_cut_short_leaves_models_that_train_again():
+    """Interrupted between a forward and its backward, fit drops the pending caches, so the
+    next fit (a resumed run, a notebook cell run again) does not trip the one-slot check."""
+    G, D = make_gan(6)
+    D = tg.Sequential(*D.layers[:2], Tripwire(at=3), *D.layers[2:])  # 3rd D forward: G's step
+    draws = Draws(6)
+    with pytest.raises(KeyboardInterrupt):
+        tg.fit(G, D, draws.sample_real, draws.sample_noise, tg.SGD(G, 0.05), tg.SGD(D, 0.05),
+               num_steps=2, batch_size=4)
+    assert all(layer.cache is None for model in (G, D) for layer in model.layers)
+    hist = tg.fit(G, D, draws.sample_real, draws.sample_noise, tg.SGD(G, 0.05),
+                  tg.SGD(D, 0.05), num_steps=2, batch_size=4)
+    assert len(hist) == 2

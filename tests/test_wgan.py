@@ -395,10 +395,16 @@ def test_update_generator_trains_G_through_the_critic(xp, seed):
 
 
 def test_clip_weights_bounds_every_parameter(xp):
+    """WGAN clips *every* parameter, biases included, to [−c, c]; values inside stay put."""
     gen = backend.rng(0)
-    C = Sequential(Dense(2, 8, rng=gen, init=1.0), LeakyReLU(0.2), Dense(8, 1, rng=gen, init=1.0))
-    clip_weights(C, 0.01)
-    assert all(float(abs(p).max()) <= 0.01 for p in C.params.values())
+    C = Sequential(Dense(2, 8, rng=gen, init="normal"), LeakyReLU(0.2),
+                   Dense(8, 1, rng=gen, init="normal"))  # normal biases: not all zero
+    before = {k: backend.to_numpy(p).copy() for k, p in C.params.items()}
+    c = 0.1
+    clip_weights(C, c)
+    for k, p in C.params.items():
+        assert (abs(before[k]) > c).any(), k  # the test would prove nothing otherwise
+        np.testing.assert_array_equal(backend.to_numpy(p), np.clip(before[k], -c, c), err_msg=k)
     with pytest.raises(ValueError, match="c > 0"):
         clip_weights(C, 0.0)
 

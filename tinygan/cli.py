@@ -26,11 +26,14 @@ EXPERIMENTS = {
     "dcgan": "tinygan.experiments.dcgan",           # notebook 03
     "saturation": "tinygan.experiments.saturation", # notebook 04
     "modes": "tinygan.experiments.modes",           # notebook 05
+    "cgan": "tinygan.experiments.cgan",             # notebook 06
+    "cyclegan": "tinygan.experiments.cyclegan",     # notebook 07
+    "stylegan": "tinygan.experiments.stylegan",     # notebook 08
     "gan3d": "tinygan.experiments.gan3d",           # notebook 09
 }
 
 # what `tinygan demo` runs, in order, each in its quick-enough default mode
-DEMO = ["toy2x2", "optimal-d", "figure1", "dcgan", "saturation", "modes"]
+DEMO = ["toy2x2", "optimal-d", "figure1", "dcgan", "saturation", "modes", "cgan", "cyclegan"]
 
 #: arguments that say *how* a run runs, not *what* it computes: they may differ on
 #: --resume and are not part of the configuration a checkpoint must match
@@ -43,7 +46,7 @@ tinygan: GAN experiments with every gradient written by hand, every result asser
 Each command trains, prints what it measured next to the published or analytic value,
 and writes its figures, results.json and run.json to its own folder (--out, default
 out/<command>). Ctrl-C stops at the next step and says how to resume. The learning
-path follows the notebooks 01-05; `tinygan <command> --help` says what each one shows
+path follows the notebooks 01-07; `tinygan <command> --help` says what each one shows
 and how long it takes."""
 
 
@@ -113,8 +116,9 @@ def build_parser():
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
     demo = sub.add_parser(
         "demo", help="the main demo: the 2×2 toy, then every other command in its quick form",
-        description="Runs toy2x2, then optimal-d, figure1, dcgan, saturation and modes with "
-                    "--quick, each in a sub-folder of --out. About 1-2 minutes on one core.\n"
+        description="Runs toy2x2, then optimal-d, figure1, dcgan, saturation, modes, cgan and "
+                    "cyclegan with "
+                    "--quick, each in a sub-folder of --out. About 2-3 minutes on one core.\n"
                     "With --resume it skips the commands that completed and resumes the one "
                     "that was interrupted.",
         formatter_class=_Formatter, allow_abbrev=False)

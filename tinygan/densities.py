@@ -26,6 +26,7 @@ Derivation: derivations/02_optimal_discriminator.md
 
 from __future__ import annotations
 
+import functools
 import math
 from statistics import NormalDist
 
@@ -256,6 +257,16 @@ class Quadrature:
         return float(np.dot(self.w, values))
 
 
+@functools.lru_cache(maxsize=None)
+def _gauss_legendre(order):
+    """Gauss–Legendre nodes and weights on [−1, 1], computed once per order (read-only):
+    Figure 1's run builds a quadrature after every G step."""
+    t, w = np.polynomial.legendre.leggauss(order)
+    t.setflags(write=False)
+    w.setflags(write=False)
+    return t, w
+
+
 def quadrature(*densities, panels_per_scale=4, order=8, lo=None, hi=None):
     """A quadrature rule covering the mass of every density, split at their jumps.
 
@@ -269,7 +280,7 @@ def quadrature(*densities, panels_per_scale=4, order=8, lo=None, hi=None):
     hi = max(e[1] for e in ends) if hi is None else hi
     h = min(d.scale() for d in densities) / panels_per_scale
     cuts = sorted({lo, hi, *(b for d in densities for b in d.breakpoints if lo < b < hi)})
-    t, wt = np.polynomial.legendre.leggauss(order)
+    t, wt = _gauss_legendre(order)
     xs, ws = [], []
     for a, b in zip(cuts[:-1], cuts[1:]):
         n = max(1, math.ceil((b - a) / h))

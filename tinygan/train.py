@@ -372,6 +372,10 @@ def fit(G, D, sample_real, sample_noise, opt_G, opt_D, num_steps, batch_size, k=
     except NonFiniteInputError as exc:
         raise watch.layer(step, phase, exc, data=x) from exc
     finally:
+        # a step cut short (an error, Ctrl-C) leaves caches no backward will consume; drop
+        # them so that the models can be used again (after a complete step they are empty)
+        G.clear_cache()
+        D.clear_cache()
         if bar is not None:
             bar.close()
     return history

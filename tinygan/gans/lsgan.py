@@ -26,9 +26,10 @@ Derivation: derivations/07_cyclegan.md#the-least-squares-gan-loss
 from __future__ import annotations
 
 from .. import backend
+from ..layers.base import no_grad
 from ..losses import least_squares_loss
 
-__all__ = ["discriminator_loss", "generator_loss", "optimal_d"]
+__all__ = ["discriminator_loss", "generator_loss", "optimal_d", "update_d"]
 
 
 def discriminator_loss(real_out, fake_out, a=0.0, b=1.0):
@@ -79,3 +80,24 @@ def optimal_d(p_data, p_g, a=0.0, b=1.0):
     total = p_data + p_g
     safe = xp.where(total > 0, total, 1.0)
     return xp.where(total > 0, (b * p_data + a * p_g) / safe, float("nan"))
+
+
+def update_d(G, D, x_real, z, opt_D, a=0.0, b=1.0):
+    """One least-squares step of D on a real batch and a fake batch G(z) (G fixed).
+
+    The LSGAN counterpart of :func:`tinygan.train.update_d`: two forward/backward pairs
+    (each consuming its own cache), D's raw outputs regressed onto b (real) and a (fake).
+    Returns ``loss_D`` (a 0-d array).
+    """
+    D.zero_grad()
+    with no_grad(G, update_stats=False):  # G is fixed: no cache, no statistics moved
+        x_fake = G.forward(z)
+    xp = backend.get_array_module(x_fake)
+    real = D.forward(x_real)
+    loss_r, d_r = least_squares_loss(real, xp.full_like(real, b))
+    D.backward(d_r * 0.5, need_dx=False)
+    fake = D.forward(x_fake)
+    loss_f, d_f = least_squares_loss(fake, xp.full_like(fake, a))
+    D.backward(d_f * 0.5, need_dx=False)
+    opt_D.step()
+    return {"loss_D": (loss_r + loss_f) * 0.5}

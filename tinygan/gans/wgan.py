@@ -300,6 +300,10 @@ def fit_wgan(G, C, sample_real, sample_noise, opt_G, opt_C, num_steps, batch_siz
     except NonFiniteInputError as exc:
         raise watch.layer(step, phase, exc, data=x) from exc
     finally:
+        # a step cut short (an error, Ctrl-C) leaves caches no backward will consume; drop
+        # them so that the models can be used again (after a complete step they are empty)
+        G.clear_cache()
+        C.clear_cache()
         if bar is not None:
             bar.close()
     return history
