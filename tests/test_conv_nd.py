@@ -10,7 +10,7 @@ hyperparameters. The configurations tinygan's 3D-GAN and shape classifier use ar
 
 import numpy as np
 import pytest
-from hypothesis import example, given
+from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
 import tinygan as tg
@@ -20,6 +20,9 @@ from tinygan.gradcheck import check_layer
 from .conftest import needs_torch
 
 seeds = st.integers(0, 2**31 - 1)
+# a third of the profile's examples per test (10 in CI): these 15 tests share what test_conv.py
+# checks at rank 2 in depth, and the CI test step has a time budget
+lean = settings(max_examples=max(3, settings.default.max_examples // 3))
 CONV = {1: tg.Conv1d, 2: tg.Conv2d, 3: tg.Conv3d}
 CONVT = {1: tg.ConvTranspose1d, 2: tg.ConvTranspose2d, 3: tg.ConvTranspose3d}
 
@@ -99,16 +102,19 @@ def _gradcheck(xp, cfg, transposed, seed):
 
 
 # -- float64 gradient checks, every rank --------------------------------------------------------
+@lean
 @given(cfg=convT_nd(1, max_size=5), seed=seeds)
 def test_conv_transpose1d_gradcheck(xp, cfg, seed):
     _gradcheck(xp, cfg, True, seed)
 
 
+@lean
 @given(cfg=convT_nd(2), seed=seeds)
 def test_conv_transpose2d_gradcheck_per_axis_hyperparameters(xp, cfg, seed):
     _gradcheck(xp, cfg, True, seed)
 
 
+@lean
 @example(cfg=GAN3D_CONVT[0], seed=0)
 @example(cfg=GAN3D_CONVT[1], seed=1)
 @given(cfg=convT_nd(3, max_size=2), seed=seeds)
@@ -116,16 +122,19 @@ def test_conv_transpose3d_gradcheck(xp, cfg, seed):
     _gradcheck(xp, cfg, True, seed)
 
 
+@lean
 @given(cfg=conv_nd(1, max_extra=5), seed=seeds)
 def test_conv1d_gradcheck(xp, cfg, seed):
     _gradcheck(xp, cfg, False, seed)
 
 
+@lean
 @given(cfg=conv_nd(2), seed=seeds)
 def test_conv2d_gradcheck_per_axis_hyperparameters(xp, cfg, seed):
     _gradcheck(xp, cfg, False, seed)
 
 
+@lean
 @example(cfg=GAN3D_CONV[0], seed=0)
 @example(cfg=GAN3D_CONV[1], seed=1)
 @given(cfg=conv_nd(3, max_extra=2), seed=seeds)
@@ -165,6 +174,7 @@ def _matches_torch(cfg, transposed, seed, bias):
 @needs_torch
 @pytest.mark.torch
 @pytest.mark.parametrize("rank", [1, 2, 3])
+@lean
 @given(cfg=st.data(), bias=st.booleans(), seed=seeds)
 def test_conv_transpose_matches_torch(rank, cfg, bias, seed):
     _matches_torch(cfg.draw(convT_nd(rank, max_size=4 if rank < 3 else 3)), True, seed, bias)
@@ -173,6 +183,7 @@ def test_conv_transpose_matches_torch(rank, cfg, bias, seed):
 @needs_torch
 @pytest.mark.torch
 @pytest.mark.parametrize("rank", [1, 2, 3])
+@lean
 @given(cfg=st.data(), bias=st.booleans(), seed=seeds)
 def test_conv_matches_torch(rank, cfg, bias, seed):
     _matches_torch(cfg.draw(conv_nd(rank, max_extra=4 if rank < 3 else 3)), False, seed, bias)
@@ -188,6 +199,7 @@ def test_the_3d_gan_layers_match_torch(transposed, cfg):
 
 # -- the adjoint identity holds at every rank ------------------------------------------------
 @pytest.mark.parametrize("rank", [1, 2, 3])
+@lean
 @given(cfg=st.data(), seed=seeds)
 def test_adjoint_identity_every_rank(xp, rank, cfg, seed):
     """⟨ConvT(x), y⟩ = ⟨x, Conv(y)⟩ with shared weights, per-axis hyperparameters."""
