@@ -63,8 +63,8 @@ real_shapes.png, interpolation.png (G along a latent path between two shapes),
 training.png (losses, D's accuracy and the share of skipped D steps), classes.png,
 sample.gif (one sample turning), checkpoint.npz, results.json and run.json.
 
-Notebook: notebooks/03_dcgan_digits.ipynb (the 2-D DCGAN that this command lifts to
-3-D; the convolution of any rank: derivations/03_transposed_convolution.md)."""
+Notebook: notebooks/09_gan3d.ipynb (the convolution of any rank:
+derivations/03_transposed_convolution.md)."""
 
 #: Default --checkpoint-every.
 CHECKPOINT_EVERY = 100
