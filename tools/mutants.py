@@ -6,7 +6,9 @@ occur exactly once in the file), and ``new``, the bug (or ``edits``, a list of s
 files that should catch it (the tool runs only those, to keep each run short).
 Ids: T train.py, B layers/base.py, A activations, D dense, C conv, N norm, S shape,
 L losses.py, O optim.py, W gans/wgan.py, P gans/pacgan.py, R the run layer (runs.py,
-cli.py, the state API, checkpoints and resume of the commands, divergence checks).
+cli.py, the state API, checkpoints and resume of the commands, divergence checks),
+SG StyleGAN (gans/stylegan.py, layers/equalized.py, layers/style.py, models/stylegan.py,
+experiments/stylegan_report.py).
 """
 
 TRAIN = ["tests/test_train.py"]
@@ -19,6 +21,9 @@ OPTIM = ["tests/test_optim.py"]
 CHUNKS = ["tests/test_optim_chunks.py", "tests/test_optim.py"]
 WGAN = ["tests/test_wgan.py"]
 PACK = ["tests/test_mixtures_modes.py", "tests/test_train.py"]
+SG = ["tests/test_stylegan.py"]
+SG_LAYERS = ["tests/test_stylegan_layers.py"]
+SG_EXP = ["tests/test_stylegan_experiment.py"]
 FAMILY = ["tests/test_family_layers.py"]
 FAMILY_LOSSES = ["tests/test_family_losses.py"]
 RUNS = ["tests/test_runs.py"]
@@ -140,39 +145,40 @@ MUTANTS = [
     # -- layers/conv.py: corners --------------------------------------------------------------
     dict(id="C1", file="tinygan/layers/conv.py", tests=CONV,
          why="ConvTranspose2d ignores output_padding in its canvas (O > 0 corner)",
-         old="        h_full = max(S * (H - 1) + K, P + H_out)\n",
-         new="        h_full = max(S * (H - 1) + K, P + H_out - self.output_padding)\n"),
+         old="        full = tuple(max(S * (h - 1) + K, P + o) for h, o, K, S, P in\n"
+             "                     zip(size, out, self.kernel_size, self.stride, self.padding))",
+         new="        full = tuple(max(S * (h - 1) + K, P + o - O) for h, o, K, S, P, O in\n"
+             "                     zip(size, out, self.kernel_size, self.stride, self.padding,"
+             " self.output_padding))"),
     dict(id="C2", file="tinygan/layers/conv.py", tests=CONV,
          why="Conv2d's dx forgets the input rows past the last full window ((H+2P−K) % S ≠ 0)",
-         old="dx = col2im(dcols, K, S, H_out, W_out, H, W, padding=P)",
-         new="dx = col2im(dcols, K, S, H_out, W_out, S * (H_out - 1) + K - 2 * P, "
-             "S * (W_out - 1) + K - 2 * P, padding=P)"),
+         old="dx = col2im(dcols, K, S, out_size, size, padding=P)",
+         new="dx = col2im(dcols, K, S, out_size, tuple(s * (o - 1) + k - 2 * p for s, o, k, p "
+             "in zip(S, out_size, K, P)), padding=P)"),
     dict(id="C2b", file="tinygan/layers/conv.py", tests=CONV,
-         why="im2col steps by one column instead of S (S > 1 along W only)",
-         old="strides=(sN, S * sH, S * sW, sH, sW, sC)",
-         new="strides=(sN, S * sH, sW, sH, sW, sC)"),
+         why="im2col steps by one column instead of S (S > 1 along the last axis only)",
+         old="strides=(sN, *(S_a * s for S_a, s in zip(S, s_ax)), *s_ax, sC))",
+         new="strides=(sN, *(S_a * s for S_a, s in zip(S[:-1], s_ax)), s_ax[-1], *s_ax, sC))"),
     dict(id="C3", file="tinygan/layers/conv.py", tests=CONV,
          why="Conv2d's output size rounds up: (H + 2P − K + S − 1)//S + 1",
          old="    return (h + 2 * padding - kernel_size) // stride + 1",
          new="    return -(-(h + 2 * padding - kernel_size) // stride) + 1"),
     dict(id="C4", file="tinygan/layers/conv.py", tests=CONV,
          why="ConvTranspose2d db averaged over the batch instead of summed",
-         old="self.grads[\"b\"] += dout.sum(axis=(0, 2, 3))",
-         new="self.grads[\"b\"] += dout.sum(axis=(2, 3)).mean(axis=0)"),
+         old="self.grads[\"b\"] += dout.sum(axis=(0, *self._w_axes()))",
+         new="self.grads[\"b\"] += dout.sum(axis=self._w_axes()).mean(axis=0)"),
     dict(id="C5", file="tinygan/layers/conv.py", tests=CONV,
          why="Conv2d's dx crop forgets the padding offset",
-         old="dx = col2im(dcols, K, S, H_out, W_out, H, W, padding=P)",
-         new="dx = col2im(dcols, K, S, H_out, W_out, H, W)"),
+         old="dx = col2im(dcols, K, S, out_size, size, padding=P)",
+         new="dx = col2im(dcols, K, S, out_size, size)"),
     dict(id="C6", file="tinygan/layers/conv.py", tests=CONV,
          why="batch 1: ConvTranspose2d's dW drops the batch sum (uses the first sample)",
          old="self.grads[\"W\"] += (X.T @ dcols).reshape",
-         new="self.grads[\"W\"] += (X[:H * W].T @ dcols[:H * W]).reshape"),
+         new="self.grads[\"W\"] += (X[:math.prod(size)].T @ dcols[:math.prod(size)]).reshape"),
     dict(id="C7", file="tinygan/layers/conv.py", tests=CONV,
-         why="Conv2d weight flattened in the wrong order (transpose(2, 3, 0, 1))",
-         old="        W_mat = self.params[\"W\"].transpose(2, 3, 1, 0).reshape(K * K * C_in, "
-             "C_out)\n        out = cols @ W_mat",
-         new="        W_mat = self.params[\"W\"].transpose(3, 2, 1, 0).reshape(K * K * C_in, "
-             "C_out)\n        out = cols @ W_mat"),
+         why="Conv2d weight flattened with its kernel axes swapped",
+         old="return self.params[\"W\"].transpose(*self._w_axes(), 1, 0).reshape(",
+         new="return self.params[\"W\"].transpose(*self._w_axes()[::-1], 1, 0).reshape("),
 
     dict(id="C8", file="tinygan/layers/conv.py", tests=PHASES,
          why="stride phases: a tap's windows start one row late (i = m + δ − t + 1)",
@@ -185,6 +191,19 @@ MUTANTS = [
          why="a kept canvas is created uninitialised: its border is whatever memory held",
          old="buf = (xp.zeros if zero else xp.empty)(shape, dtype=dtype)",
          new="buf = xp.empty(shape, dtype=dtype)"),
+    # -- layers/conv.py: one code path for every rank (tests/test_conv_nd.py) ----------------
+    dict(id="C11", file="tinygan/layers/conv.py", tests=["tests/test_conv_nd.py"],
+         why="im2col steps every axis by the first axis's stride",
+         old="strides=(sN, *(S_a * s for S_a, s in zip(S, s_ax)), *s_ax, sC))",
+         new="strides=(sN, *(S[0] * s for s in s_ax), *s_ax, sC))"),
+    dict(id="C12", file="tinygan/layers/conv.py", tests=["tests/test_conv_nd.py"],
+         why="col2im interleaves every axis's phases with the first axis's stride",
+         old="slice(r, None, S_a) for (r, _, _), S_a in zip(phases, S)",
+         new="slice(r, None, S[0]) for (r, _, _), S_a in zip(phases, S)"),
+    dict(id="C13", file="tinygan/layers/conv.py", tests=["tests/test_conv_nd.py"],
+         why="ConvNd's dW puts the kernel axes back in reverse order (rank ≥ 2)",
+         old="                d + 1, d, *range(d))",
+         new="                d + 1, d, *reversed(range(d)))"),
     # -- layers/norm.py -----------------------------------------------------------------------
     dict(id="N1", file="tinygan/layers/norm.py", tests=NORM,
          why="train-mode backward is the diagonal γr·dout (ignores that μ, σ² depend on x)",
@@ -362,6 +381,66 @@ MUTANTS = [
          why="packed() forgets the Pack layer",
          old="    return Sequential(Pack(m), *layers)", new="    return Sequential(*layers)"),
 
+    # -- StyleGAN ------------------------------------------------------------------------------
+    dict(id="SG1", file="tinygan/gans/stylegan.py", tests=SG,
+         why="R1's double backward forgets the LeakyReLU slopes",
+         old='            r = r * rec["slope"]\n', new="            pass\n"),
+    dict(id="SG2", file="tinygan/gans/stylegan.py", tests=SG,
+         why="R1's double backward forgets the equalized coefficient c of the stored weight",
+         old='layer.grads["W"] += twin.grads["W"].dtype.type(coef) * twin.grads["W"]',
+         new='layer.grads["W"] += twin.grads["W"]'),
+    dict(id="SG3", file="tinygan/gans/stylegan.py", tests=SG,
+         why="R1's ∂/∂g is γ/(2N)·g (the 2 of the square forgotten)",
+         old="r = g * g.dtype.type(gamma / N)", new="r = g * g.dtype.type(gamma / 2 / N)"),
+    dict(id="SG4", file="tinygan/gans/stylegan.py", tests=SG,
+         why="R1's r is not passed on through the linear layers",
+         old="            r = r_next\n", new="            pass\n"),
+    dict(id="SG5", file="tinygan/gans/stylegan.py", tests=SG,
+         why="the moving average of w takes β of the new mean instead of 1 − β",
+         old="G.w_avg += G.w_avg.dtype.type(1 - beta) * G.w_mean",
+         new="G.w_avg += G.w_avg.dtype.type(beta) * G.w_mean"),
+    dict(id="SG6", file="tinygan/gans/stylegan.py", tests=SG,
+         why="style mixing happens with probability 1 − p",
+         old="    if num_styles < 2 or u >= prob:", new="    if num_styles < 2 or u < prob:"),
+    dict(id="SG7", file="tinygan/gans/stylegan.py", tests=SG,
+         why="D's fake batch is made without style mixing",
+         old=("        x_fake = G.forward(z, noise, z2=z2, cutoff=cutoff)\n"
+              "    real = D.forward(x_real)"),
+         new="        x_fake = G.forward(z, noise)\n    real = D.forward(x_real)"),
+    dict(id="SG8", file="tinygan/models/stylegan.py", tests=SG,
+         why="mixing maps z twice instead of z and z2",
+         old="w = self.mapping.forward(xp.concatenate([z, z2], axis=0))",
+         new="w = self.mapping.forward(xp.concatenate([z, z], axis=0))"),
+    dict(id="SG9", file="tinygan/models/stylegan.py", tests=SG,
+         why="the adjoint of mixing gives w2 one slot too many",
+         old="return dws[:, :cutoff].sum(axis=1), dws[:, cutoff:].sum(axis=1)",
+         new="return dws[:, :cutoff].sum(axis=1), dws[:, cutoff - 1:].sum(axis=1)"),
+    dict(id="SG10", file="tinygan/layers/style.py", tests=SG_LAYERS,
+         why="AdaIN's scale is y_s instead of 1 + y_s (the official parametrisation)",
+         old="scale = (y[:, :C] + x.dtype.type(1))[:, :, None, None]",
+         new="scale = (y[:, :C] + x.dtype.type(0))[:, :, None, None]"),
+    dict(id="SG11", file="tinygan/layers/style.py", tests=SG_LAYERS,
+         why="PixelNorm's backward forgets the term through the norm",
+         old="return r * (dout - y * (dout * y).mean(axis=1, keepdims=True))",
+         new="return r * dout"),
+    dict(id="SG12", file="tinygan/layers/equalized.py", tests=SG_LAYERS,
+         why="equalized lr: the stored weight's gradient is not scaled by c",
+         old="self.grads[k] += self.inner.grads[k].dtype.type(coef) * self.inner.grads[k]",
+         new="self.grads[k] += self.inner.grads[k]"),
+    dict(id="SG13", file="tinygan/layers/equalized.py", tests=SG_LAYERS,
+         why="a Dense layer's fan-in taken as its fan-out",
+         old="fan_in = W.shape[0] if isinstance(inner, Dense) else math.prod(W.shape[1:])",
+         new="fan_in = W.shape[1] if isinstance(inner, Dense) else math.prod(W.shape[1:])"),
+    dict(id="SG14", file="tinygan/experiments/stylegan_report.py", tests=SG_EXP,
+         why="mixing_label_follows_coarse compares with the fine source's label",
+         old='"follows_coarse": share(lab == la)', new='"follows_coarse": share(lab == lb)'),
+    dict(id="SG15", file="tinygan/experiments/stylegan_report.py", tests=SG_EXP,
+         why="the noise std is taken over the w's instead of over the noise draws",
+         old="std_maps = img[:, :, 0].std(axis=1)", new="std_maps = img[:, :, 0].std(axis=0)"),
+    dict(id="SG16", file="tinygan/gans/stylegan.py", tests=SG,
+         why="fit_stylegan cut short leaves pending caches (the next fit trips the one-slot check)",
+         old="        G.clear_cache()\n        D.clear_cache()\n    return history",
+         new="        pass\n    return history"),
     # -- the run layer: state, checkpoints, resume, Ctrl-C, divergence -------------------------
     dict(id="R1", file="tinygan/experiments/modes.py", tests=RESUME,
          why="modes: the noise generator is not checkpointed (a resume draws other noise)",
