@@ -170,9 +170,9 @@ def test_update_discriminators_follows_the_lsgan_loss(data, seed):
 
 
 def reference_pool(size, batches, rng):
+    """The official ImagePool.query loop (util/image_pool.py), written on lists."""
     if size == 0:
         return batches
-    """The official ImagePool.query loop (util/image_pool.py), written on lists."""
     stored, out = [], []
     for b in batches:
         res = []
