@@ -277,13 +277,15 @@ def worker(side, names, budget_s, warmup, max_steps):
             sync()
             warm.append(time.perf_counter() - t)
         n = int(min(max_steps, max(5, budget_s / min(warm))))
-        times = []
+        times, cpu = [], []
         for _ in range(n):
-            t = time.perf_counter()
+            t, c = time.perf_counter(), time.process_time()
             step()
             sync()
             times.append(time.perf_counter() - t)
-        results[name] = {"ms": 1e3 * statistics.median(times), "steps": n}
+            cpu.append(time.process_time() - c)  # all of this process's threads
+        results[name] = {"ms": 1e3 * statistics.median(times), "steps": n,
+                         "cpu_ms": 1e3 * statistics.median(cpu)}
     out = {"results": results, "info": library_info(side),
            # Linux reports ru_maxrss in KiB: the process's peak resident memory, which is
            # one workload's when the process ran only one
@@ -313,6 +315,10 @@ def _run_worker(side, names, args, budget=None):
             env[var] = str(args.threads)
     out = subprocess.run(cmd, check=True, capture_output=True, text=True, cwd=ROOT, env=env)
     return json.loads(out.stdout.strip().splitlines()[-1])
+
+
+def _mib(x):
+    return f"{x:.0f}" if x else "—"  # — : no memory pass (--no-memory)
 
 
 def _torch_installed():
@@ -376,6 +382,7 @@ def main(argv=None):
     before = machine_state()
     started = datetime.datetime.now().astimezone()
     runs = {s: {w: [] for w in workloads} for s in sides}
+    cpu_runs = {s: {w: [] for w in workloads} for s in sides}
     peaks = {s: {w: 0.0 for w in workloads} for s in sides}
     infos = {}
     for r in range(args.rounds):
@@ -385,6 +392,7 @@ def main(argv=None):
             infos.setdefault(side, res["info"])
             for w in workloads:
                 runs[side][w].append(res["results"][w]["ms"])
+                cpu_runs[side][w].append(res["results"][w]["cpu_ms"])
             print(f"round {r + 1}/{args.rounds} {side:10s} " + "  ".join(
                 f"{w} {res['results'][w]['ms']:.3g} ms" for w in workloads), flush=True)
     if not args.no_memory:  # peak memory: one short process per (side, workload)
@@ -426,9 +434,19 @@ def main(argv=None):
             per_round = [x / y for x, y in zip(runs[ours][w], runs[theirs][w])]
             row += (f" {b:.3g} | {a / b:.2f} | {min(per_round):.2f}–{max(per_round):.2f} | "
                     f"{'≤ %.1f' % target if target else ''} | "
-                    f"{peaks[ours][w]:.0f} | {peaks[theirs][w]:.0f} |")
+                    f"{_mib(peaks[ours][w])} | {_mib(peaks[theirs][w])} |")
             table[w].update({theirs: b, "ratio": a / b, f"{theirs}_peak_mib": peaks[theirs][w]})
         print(row)
+    if args.threads == 1 and theirs:
+        # one thread: CPU time per step ≈ wall time on a quiet machine, and it does not
+        # count the time the process waited for a CPU on a busy one
+        print("\nCPU time per step (one thread: what the step costs when it runs):\n")
+        print("| workload | tinygan CPU ms/step | PyTorch CPU ms/step | ratio |")
+        print("|---|---|---|---|")
+        for w in workloads:
+            a, b = (statistics.median(cpu_runs[sd][w]) for sd in (ours, theirs))
+            table[w].update({f"{ours}_cpu_ms": a, f"{theirs}_cpu_ms": b, "cpu_ratio": a / b})
+            print(f"| {w} | {a:.3g} | {b:.3g} | {a / b:.2f} |")
     print(f"\nmedians over {args.rounds} alternating rounds (one process per side and round) "
           "of the per-step median; ratio = tinygan/PyTorch; peak memory from one process per "
           "side and workload")
@@ -436,7 +454,8 @@ def main(argv=None):
         with open(args.json, "w") as f:
             json.dump({"date": started.isoformat(), "cpu": cpu_model(), "threads": thr,
                        "native_kernel": args.native_kernel, "before": before, "after": after,
-                       "libraries": infos, "table": table, "runs": runs}, f, indent=1)
+                       "libraries": infos, "table": table, "runs": runs,
+                       "cpu_runs": cpu_runs}, f, indent=1)
     return 0
 
 

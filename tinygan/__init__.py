@@ -21,9 +21,11 @@ from .layers import (
 )
 from .layers.conv import Conv2d, ConvTranspose2d
 from .layers.embedding import Embedding
+from .layers.equalized import EqualizedConv2d, EqualizedDense
 from .layers.norm import BatchNorm, InstanceNorm2d
 from .layers.padding import ReflectionPad2d
 from .layers.shape import Flatten, Reshape
+from .layers.style import AdaIN, ConstantInput, NoiseInput, PixelNorm
 from .layers.upsample import Upsample
 from .models import Residual, Sequential
 from .optim import SGD, Adam, RMSProp
@@ -37,6 +39,7 @@ __all__ = [
     "Dense", "Sigmoid", "Tanh", "ReLU", "LeakyReLU", "sigmoid",
     "Conv2d", "ConvTranspose2d", "BatchNorm", "Reshape", "Flatten", "Upsample",
     "Embedding", "InstanceNorm2d", "ReflectionPad2d", "Residual",
+    "EqualizedDense", "EqualizedConv2d", "PixelNorm", "ConstantInput", "NoiseInput", "AdaIN",
     "Sequential", "SGD", "Adam", "RMSProp",
     "History", "TrainingDiverged", "fit", "update_d", "update_g", "fake_batch",
     "Pack", "packed", "critic_loss", "gradient_penalty", "fit_wgan",

@@ -28,6 +28,7 @@ EXPERIMENTS = {
     "modes": "tinygan.experiments.modes",           # notebook 05
     "cgan": "tinygan.experiments.cgan",             # notebook 06
     "cyclegan": "tinygan.experiments.cyclegan",     # notebook 07
+    "stylegan": "tinygan.experiments.stylegan",     # notebook 08
 }
 
 # what `tinygan demo` runs, in order, each in its quick-enough default mode

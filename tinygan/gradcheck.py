@@ -157,37 +157,53 @@ def _sample_indices(shape, max_checks, gen):
     return [tuple(int(i) for i in backend.numpy.unravel_index(f, shape)) for f in flat]
 
 
-def check_layer(layer, x, seed=0, h=DEFAULT_H, tol=DEFAULT_TOL, max_checks=None, dout=None):
+def check_layer(layer, x, seed=0, h=DEFAULT_H, tol=DEFAULT_TOL, max_checks=None, dout=None,
+                input_names=None):
     """Check ``layer.backward`` against central differences, for x and every parameter.
 
     The layer is deep-copied and cast to float64 (the original is untouched), and
     ``x`` is cast to float64. ``max_checks`` samples that many elements per tensor
-    for big shapes. An integer ``x`` (the class ids of an Embedding) is passed as is and
-    has no gradient: only the parameters are checked. Returns a :class:`GradcheckReport`.
+    for big shapes. Returns a :class:`GradcheckReport`.
+
+    A layer with several inputs (``AdaIN.forward(x, w)``) is checked by passing a tuple
+    ``x = (x, w)``: its backward returns one gradient per input (``None`` for an input
+    without one, such as noise), named by ``input_names`` (default ``dx``, ``dx1``, …).
+    Inputs that are not floating-point arrays (the integer class ids of an Embedding,
+    ``ConstantInput.forward(N)``) are passed as they are and have no gradient: only the
+    other inputs and the parameters are checked.
     """
     layer = copy.deepcopy(layer).astype("float64")
     layer.zero_grad()
-    integer = getattr(getattr(x, "dtype", None), "kind", "f") in "iu"
-    if not integer:
-        x = backend.asarray(x, "float64") if not hasattr(x, "astype") else x.astype("float64")
+
+    def _cast(v):
+        if getattr(getattr(v, "dtype", None), "kind", None) in ("i", "u", "b") or \
+                isinstance(v, int):
+            return v  # ids or a count: no gradient
+        return backend.asarray(v, "float64") if not hasattr(v, "astype") else v.astype("float64")
+
+    inputs = [_cast(v) for v in (x if isinstance(x, tuple) else (x,))]
+    if input_names is None:
+        input_names = ["dx"] + [f"dx{i}" for i in range(1, len(inputs))]
     gen = backend.numpy.random.default_rng(seed)
-    out = layer.forward(x)
+    out = layer.forward(*inputs)
     xp = backend.get_array_module(out)
     if dout is None:
         dout = xp.asarray(gen.standard_normal(out.shape))
-    dx = layer.backward(dout)
-    analytic = {"dx": dx}
-    analytic.update({"d" + k: g.copy() for k, g in layer.grads.items()})
+    d_inputs = layer.backward(dout)
+    d_inputs = tuple(d_inputs) if isinstance(d_inputs, tuple) else (d_inputs,)
+    analytic = {"d" + k: g.copy() for k, g in layer.grads.items()}
 
     def f():
         with no_grad(layer):  # a forward only: no cache, so no backward is pending
-            y = layer.forward(x)
+            y = layer.forward(*inputs)
         return (y * dout).sum()
 
     results = []
-    if not integer:
-        idx = _sample_indices(x.shape, max_checks, gen)
-        results.append(_compare("dx", dx, numerical_grad(f, x, h, idx), tol, idx))
+    for name, v, dv in zip(input_names, inputs, d_inputs):
+        if dv is None or getattr(getattr(v, "dtype", None), "kind", None) != "f":
+            continue
+        idx = _sample_indices(v.shape, max_checks, gen)
+        results.append(_compare(name, dv, numerical_grad(f, v, h, idx), tol, idx))
     for k, p in layer.params.items():
         idx = _sample_indices(p.shape, max_checks, gen)
         results.append(_compare("d" + k, analytic["d" + k], numerical_grad(f, p, h, idx),

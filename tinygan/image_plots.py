@@ -12,8 +12,9 @@ import math
 from . import backend
 
 __all__ = ["image_grid", "plot_image_grid", "plot_samples_by_class", "plot_losses",
-           "plot_class_histograms", "save_figure", "interpolate_latents",
-           "plot_interpolations", "animate_samples"]
+           "plot_class_histograms", "plot_image_table", "plot_style_mixing",
+           "plot_noise_effect", "save_figure", "interpolate_latents", "plot_interpolations",
+           "animate_samples"]
 
 np = backend.numpy
 
@@ -145,6 +146,93 @@ def plot_class_histograms(histograms, title="Classes the digit classifier sees")
     ax.legend(fontsize=8)
     ax.set_title(title, fontsize=10)
     fig.tight_layout()
+    return fig
+
+
+def _table_canvas(x, pad=1):
+    """(R, K, H, W) tiles → one (R(H+p)+p, K(W+p)+p) canvas; NaN tiles and gaps stay NaN."""
+    R, K, h, w = x.shape
+    canvas = np.full((R * (h + pad) + pad, K * (w + pad) + pad), np.nan)
+    for i in range(R):
+        for j in range(K):
+            top, left = pad + i * (h + pad), pad + j * (w + pad)
+            canvas[top:top + h, left:left + w] = x[i, j]
+    return canvas
+
+
+def _label_table(ax, shape, h, w, row_labels, col_labels, pad=1):
+    R, K = shape
+    for j, text in enumerate(col_labels or []):
+        ax.text(pad + j * (w + pad) + w / 2 - 0.5, -0.6, text, ha="center", va="bottom",
+                fontsize=7)
+    for i, text in enumerate(row_labels or []):
+        ax.text(-0.8, pad + i * (h + pad) + h / 2 - 0.5, text, ha="right", va="center",
+                fontsize=7)
+
+
+def plot_image_table(table, row_labels=None, col_labels=None, title=None, size=0.5):
+    """Images in a table (R, K, 1, H, W) with optional row and column labels, one canvas.
+
+    A tile that is all NaN is left blank (the corner of a style-mixing grid).
+    """
+    import matplotlib.pyplot as plt
+
+    x = backend.to_numpy(table).astype(np.float64)
+    if x.ndim != 5 or x.shape[2] != 1:
+        raise ValueError(f"plot_image_table expects (R, K, 1, H, W), got {x.shape}")
+    R, K, _, h, w = x.shape
+    canvas = _table_canvas(np.clip((x[:, :, 0] + 1) / 2, 0, 1))
+    cmap = plt.get_cmap("gray_r").with_extremes(bad="white")
+    fig, ax = plt.subplots(figsize=(size * K + 0.7, size * R + 0.5))
+    ax.imshow(np.ma.masked_invalid(canvas), cmap=cmap, vmin=0, vmax=1, interpolation="nearest")
+    _label_table(ax, (R, K), h, w, row_labels, col_labels)
+    ax.set_axis_off()
+    if title:
+        ax.set_title(title, fontsize=9, pad=14 if col_labels else 4)
+    fig.tight_layout(pad=0.3)
+    return fig
+
+
+def plot_style_mixing(sources_a, sources_b, mixed, title=None, a_name="A", b_name="B"):
+    """The style-mixing grid: row i is source A_i, column j source B_j, cell (i, j) their mix.
+
+    ``sources_a`` (R, 1, H, W), ``sources_b`` (K, 1, H, W), ``mixed`` (R, K, 1, H, W); the
+    first row shows the B sources and the first column the A sources.
+    """
+    a, b, m = (backend.to_numpy(v).astype(np.float64) for v in (sources_a, sources_b, mixed))
+    R, K = m.shape[:2]
+    table = np.full((R + 1, K + 1) + m.shape[2:], np.nan)
+    table[0, 1:] = b
+    table[1:, 0] = a
+    table[1:, 1:] = m
+    return plot_image_table(table, row_labels=[""] + [f"{a_name}{i}" for i in range(R)],
+                            col_labels=[""] + [f"{b_name}{j}" for j in range(K)], title=title)
+
+
+def plot_noise_effect(images, std_maps, title=None, size=0.5):
+    """Per row one w: the image under several noise draws, then the per-pixel std over draws.
+
+    ``images`` (R, K, 1, H, W); ``std_maps`` (R, H, W), drawn beside them with their own
+    colour scale (the largest std in the figure is the darkest).
+    """
+    import matplotlib.pyplot as plt
+
+    x = backend.to_numpy(images).astype(np.float64)
+    s = backend.to_numpy(std_maps).astype(np.float64)
+    R, K, _, h, w = x.shape
+    fig, (ax0, ax1) = plt.subplots(1, 2, figsize=(size * (K + 1) + 0.8, size * R + 0.6),
+                                   gridspec_kw={"width_ratios": [K, 1]})
+    ax0.imshow(np.ma.masked_invalid(_table_canvas(np.clip((x[:, :, 0] + 1) / 2, 0, 1))),
+               cmap="gray_r", vmin=0, vmax=1, interpolation="nearest")
+    _label_table(ax0, (R, K), h, w, None, [f"noise {j}" for j in range(K)])
+    ax1.imshow(np.ma.masked_invalid(_table_canvas(s[:, None])), cmap="magma_r", vmin=0,
+               vmax=max(float(s.max()), 1e-12), interpolation="nearest")
+    _label_table(ax1, (R, 1), h, w, None, ["std"])
+    ax0.set_axis_off()
+    ax1.set_axis_off()
+    if title:
+        fig.suptitle(title, fontsize=9)
+    fig.tight_layout(pad=0.3, rect=(0, 0, 1, 0.9 if title else 1))
     return fig
 
 

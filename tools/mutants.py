@@ -7,7 +7,9 @@ files that should catch it (the tool runs only those, to keep each run short).
 Ids: T train.py, B layers/base.py, A activations, D dense, C conv, N norm, S shape,
 L losses.py, O optim.py, W gans/wgan.py, P gans/pacgan.py, R the run layer (runs.py,
 cli.py, the state API, checkpoints and resume of the commands, divergence checks),
-F the family's layers and losses, K cgan/acgan and the conditional models, Y cyclegan.
+F the family's layers and losses, K cgan/acgan and the conditional models, Y cyclegan,
+SG StyleGAN (gans/stylegan.py, layers/equalized.py, layers/style.py, models/stylegan.py,
+experiments/stylegan_report.py).
 """
 
 TRAIN = ["tests/test_train.py"]
@@ -20,6 +22,9 @@ OPTIM = ["tests/test_optim.py"]
 CHUNKS = ["tests/test_optim_chunks.py", "tests/test_optim.py"]
 WGAN = ["tests/test_wgan.py"]
 PACK = ["tests/test_mixtures_modes.py", "tests/test_train.py"]
+SG = ["tests/test_stylegan.py"]
+SG_LAYERS = ["tests/test_stylegan_layers.py"]
+SG_EXP = ["tests/test_stylegan_experiment.py"]
 FAMILY = ["tests/test_family_layers.py"]
 FAMILY_LOSSES = ["tests/test_family_losses.py"]
 CGAN = ["tests/test_cgan.py"]
@@ -442,6 +447,66 @@ MUTANTS = [
          why="packed() forgets the Pack layer",
          old="    return Sequential(Pack(m), *layers)", new="    return Sequential(*layers)"),
 
+    # -- StyleGAN ------------------------------------------------------------------------------
+    dict(id="SG1", file="tinygan/gans/stylegan.py", tests=SG,
+         why="R1's double backward forgets the LeakyReLU slopes",
+         old='            r = r * rec["slope"]\n', new="            pass\n"),
+    dict(id="SG2", file="tinygan/gans/stylegan.py", tests=SG,
+         why="R1's double backward forgets the equalized coefficient c of the stored weight",
+         old='layer.grads["W"] += twin.grads["W"].dtype.type(coef) * twin.grads["W"]',
+         new='layer.grads["W"] += twin.grads["W"]'),
+    dict(id="SG3", file="tinygan/gans/stylegan.py", tests=SG,
+         why="R1's ∂/∂g is γ/(2N)·g (the 2 of the square forgotten)",
+         old="r = g * g.dtype.type(gamma / N)", new="r = g * g.dtype.type(gamma / 2 / N)"),
+    dict(id="SG4", file="tinygan/gans/stylegan.py", tests=SG,
+         why="R1's r is not passed on through the linear layers",
+         old="            r = r_next\n", new="            pass\n"),
+    dict(id="SG5", file="tinygan/gans/stylegan.py", tests=SG,
+         why="the moving average of w takes β of the new mean instead of 1 − β",
+         old="G.w_avg += G.w_avg.dtype.type(1 - beta) * G.w_mean",
+         new="G.w_avg += G.w_avg.dtype.type(beta) * G.w_mean"),
+    dict(id="SG6", file="tinygan/gans/stylegan.py", tests=SG,
+         why="style mixing happens with probability 1 − p",
+         old="    if num_styles < 2 or u >= prob:", new="    if num_styles < 2 or u < prob:"),
+    dict(id="SG7", file="tinygan/gans/stylegan.py", tests=SG,
+         why="D's fake batch is made without style mixing",
+         old=("        x_fake = G.forward(z, noise, z2=z2, cutoff=cutoff)\n"
+              "    real = D.forward(x_real)"),
+         new="        x_fake = G.forward(z, noise)\n    real = D.forward(x_real)"),
+    dict(id="SG8", file="tinygan/models/stylegan.py", tests=SG,
+         why="mixing maps z twice instead of z and z2",
+         old="w = self.mapping.forward(xp.concatenate([z, z2], axis=0))",
+         new="w = self.mapping.forward(xp.concatenate([z, z], axis=0))"),
+    dict(id="SG9", file="tinygan/models/stylegan.py", tests=SG,
+         why="the adjoint of mixing gives w2 one slot too many",
+         old="return dws[:, :cutoff].sum(axis=1), dws[:, cutoff:].sum(axis=1)",
+         new="return dws[:, :cutoff].sum(axis=1), dws[:, cutoff - 1:].sum(axis=1)"),
+    dict(id="SG10", file="tinygan/layers/style.py", tests=SG_LAYERS,
+         why="AdaIN's scale is y_s instead of 1 + y_s (the official parametrisation)",
+         old="scale = (y[:, :C] + x.dtype.type(1))[:, :, None, None]",
+         new="scale = (y[:, :C] + x.dtype.type(0))[:, :, None, None]"),
+    dict(id="SG11", file="tinygan/layers/style.py", tests=SG_LAYERS,
+         why="PixelNorm's backward forgets the term through the norm",
+         old="return r * (dout - y * (dout * y).mean(axis=1, keepdims=True))",
+         new="return r * dout"),
+    dict(id="SG12", file="tinygan/layers/equalized.py", tests=SG_LAYERS,
+         why="equalized lr: the stored weight's gradient is not scaled by c",
+         old="self.grads[k] += self.inner.grads[k].dtype.type(coef) * self.inner.grads[k]",
+         new="self.grads[k] += self.inner.grads[k]"),
+    dict(id="SG13", file="tinygan/layers/equalized.py", tests=SG_LAYERS,
+         why="a Dense layer's fan-in taken as its fan-out",
+         old="fan_in = W.shape[0] if isinstance(inner, Dense) else math.prod(W.shape[1:])",
+         new="fan_in = W.shape[1] if isinstance(inner, Dense) else math.prod(W.shape[1:])"),
+    dict(id="SG14", file="tinygan/experiments/stylegan_report.py", tests=SG_EXP,
+         why="mixing_label_follows_coarse compares with the fine source's label",
+         old='"follows_coarse": share(lab == la)', new='"follows_coarse": share(lab == lb)'),
+    dict(id="SG15", file="tinygan/experiments/stylegan_report.py", tests=SG_EXP,
+         why="the noise std is taken over the w's instead of over the noise draws",
+         old="std_maps = img[:, :, 0].std(axis=1)", new="std_maps = img[:, :, 0].std(axis=0)"),
+    dict(id="SG16", file="tinygan/gans/stylegan.py", tests=SG,
+         why="fit_stylegan cut short leaves pending caches (the next fit trips the one-slot check)",
+         old="        G.clear_cache()\n        D.clear_cache()\n    return history",
+         new="        pass\n    return history"),
     # -- the run layer: state, checkpoints, resume, Ctrl-C, divergence -------------------------
     dict(id="R1", file="tinygan/experiments/modes.py", tests=RESUME,
          why="modes: the noise generator is not checkpointed (a resume draws other noise)",

@@ -11,12 +11,14 @@ opens one module:
 * :mod:`tinygan.gans.cgan`: the conditional GAN (both players see the label);
 * :mod:`tinygan.gans.acgan`: AC-GAN (D predicts the label with a second head);
 * :mod:`tinygan.gans.cyclegan`: CycleGAN's two-chain generator step, its discriminators'
-  step and the history pool.
+  step and the history pool;
+* :mod:`tinygan.gans.stylegan`: StyleGAN's logistic losses, the R1 penalty (with its
+  hand-written double backward), style mixing and the moving average of w.
 
 Layers a variant needs live in :mod:`tinygan.layers`, architectures in
 :mod:`tinygan.models`, and each variant's command in :mod:`tinygan.experiments`.
 """
 
-from . import acgan, cgan, cyclegan, lsgan, pacgan, wgan
+from . import acgan, cgan, cyclegan, lsgan, pacgan, stylegan, wgan
 
-__all__ = ["acgan", "cgan", "cyclegan", "lsgan", "pacgan", "wgan"]
+__all__ = ["acgan", "cgan", "cyclegan", "lsgan", "pacgan", "stylegan", "wgan"]
