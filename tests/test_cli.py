@@ -118,6 +118,7 @@ def test_out_is_checked_before_any_training(tmp_path, capsys):
     assert (foreign / "notes.txt").exists()
     rc = cli.main(["dcgan", "--out", str(tmp_path / "empty"), "--resume"])
     _one_line_error(capsys, "dcgan", rc, "holds no run to resume")
+    assert not (tmp_path / "empty").exists()  # and no empty folder was left behind
 
 
 def test_debug_variable_shows_the_traceback(tmp_path, monkeypatch):
@@ -161,7 +162,8 @@ def test_bad_data_is_one_line(tmp_path, capsys):
     d.mkdir()
     _write_idx_images(d, np.zeros((8, 28, 28), np.uint8), np.zeros(8, np.uint8))
     cases[d] = "8 images; the classifier that scores the samples needs at least 20"
-    cases[tmp_path / "nowhere"] = "nowhere"
+    cases[tmp_path / "nowhere"] = f"--data {tmp_path / 'nowhere'}: no such file or folder ("
+    cases[d / "train-images-idx3-ubyte.gz"] = "/few/train-images-idx3-ubyte.gz: 8 images;"
     for data, match in cases.items():
         rc = cli.main(["dcgan", "--data", str(data), "--out", str(tmp_path / "o" / data.name),
                        "--no-progress"])
@@ -229,8 +231,17 @@ def test_tables_from_bad_files_are_one_line_and_good_ones_need_no_folder(tmp_pat
     monkeypatch.chdir(tmp_path)
     (tmp_path / "broken.json").write_text("{")
     (tmp_path / "other.json").write_text('{"a": 1}')
+    (tmp_path / "list.json").write_text("[1, 2]")
+    (tmp_path / "empty.json").write_text('{"protocol": "quick", "runs": []}')
+    (tmp_path / "ints.json").write_text('{"protocol": "quick", "runs": [1]}')
     for name, match in (("nowhere.json", "No such file"), ("broken.json", "not JSON"),
-                        ("other.json", "not a modes.json of tinygan modes (it lacks 'runs')")):
+                        ("other.json", "not a modes.json of tinygan modes (it lacks 'runs' and "
+                                       "'protocol')"),
+                        ("list.json", "not a modes.json of tinygan modes (a JSON list, not an "
+                                      "object)"),
+                        ("empty.json", "it holds no runs, so there is no table to print"),
+                        ("ints.json", "not a modes.json of tinygan modes (a run record is not one "
+                                      "of ours: AttributeError")):
         rc = cli.main(["modes", "--tables-from", name])
         _one_line_error(capsys, "modes", rc, f"--tables-from {name}: {match}")
     record = {"data": "ring", "method": "gan", "seed": 0, "k": 1, "steps": 10,
@@ -265,6 +276,13 @@ def test_help_is_written_for_people(name):
         assert action.help, (name, action.dest)
         if action.option_strings and not isinstance(action, argparse._StoreTrueAction):
             assert "default" in action.help, (name, action.dest, action.help)
+
+
+def test_every_description_is_wrapped_for_a_terminal():
+    subs = cli._subparsers(cli.build_parser())
+    for name, sub in subs.items():
+        assert max(map(len, sub.description.splitlines())) <= 90, name
+    assert all(f" {name}" in subs["demo"].description.replace("\n", " ") for name in cli.DEMO)
 
 
 def test_demo_passes_its_flags_and_resumes_what_was_interrupted(tmp_path, monkeypatch, capsys):

@@ -22,8 +22,8 @@ from tinygan.experiments import figure1, optimal_d, saturation
 
 
 @contextlib.contextmanager
-def interrupt_at(step, nth=1):
-    """Raise SIGINT during the ``nth`` loop's step ``step`` (before its tick)."""
+def interrupt_at(step, nth=1, signum=signal.SIGINT):
+    """Raise ``signum`` during the ``nth`` loop's step ``step`` (before its tick)."""
     real_loop = runs.Run.loop
     seen = []
 
@@ -34,7 +34,7 @@ def interrupt_at(step, nth=1):
         with real_loop(self, total, state, start, **kw) as tick:
             def ticked(done):
                 if mine and done == step:
-                    signal.raise_signal(signal.SIGINT)
+                    signal.raise_signal(signum)
                 tick(done)
             yield ticked
 
@@ -43,6 +43,28 @@ def interrupt_at(step, nth=1):
         yield
     finally:
         runs.Run.loop = real_loop
+
+
+def _reference(tmp_path, name, train, every=7):
+    """The uninterrupted run, in a folder of its own: (its result, its final checkpoint)."""
+    run = runs.Run(name, tmp_path / f"{name}-reference", args={"tiny": True},
+                   checkpoint_every=every).open()
+    result = train(run)
+    run.finish("completed")
+    return result, run.path(runs.CHECKPOINT_FILE)
+
+
+def _same_checkpoints(a_path, b_path):
+    """Every array of the two final checkpoints bit for bit, and every other value in them."""
+    a, b = _checkpoint_arrays(a_path), _checkpoint_arrays(b_path)
+    assert a and set(a) == set(b)
+    for k in a:
+        assert a[k].dtype == b[k].dtype, k
+        np.testing.assert_array_equal(a[k], b[k], err_msg=k)
+    (ta, ma), (tb, mb) = runs.load_state(a_path), runs.load_state(b_path)
+    assert ma["step"] == mb["step"] == ma["total"]
+    _same_numbers(ta, tb, "checkpoint")
+    return len(a)
 
 
 def _interrupted_then_resumed(tmp_path, name, train, step, nth=1, every=7):
@@ -81,9 +103,10 @@ TINY_FIG1 = figure1.Config(batch_size=64, steps_a=6, dstar_steps=12, dstar_batch
 @pytest.mark.parametrize("step", [4, 10, 20, 25], ids=["phase-a", "phase-b", "phase-c",
                                                         "phase-d"])
 def test_figure1_resumes_bit_identical_in_every_phase(tmp_path, step):
-    ref = figure1.run(TINY_FIG1, frames=8)
-    res, _ = _interrupted_then_resumed(tmp_path, "figure1",
-                                       lambda r: figure1.run(TINY_FIG1, run=r, frames=8), step)
+    train = lambda r: figure1.run(TINY_FIG1, run=r, frames=8)  # noqa: E731
+    ref, ref_ckpt = _reference(tmp_path, "figure1", train)
+    res, again = _interrupted_then_resumed(tmp_path, "figure1", train, step)
+    assert _same_checkpoints(ref_ckpt, again.path(runs.CHECKPOINT_FILE)) > 20
     _same_numbers({s.key: (s.step, s.numbers) for s in ref.snapshots},
                   {s.key: (s.step, s.numbers) for s in res.snapshots})
     _same_numbers(ref.track, res.track)
@@ -92,9 +115,10 @@ def test_figure1_resumes_bit_identical_in_every_phase(tmp_path, step):
 
 def test_optimal_d_resumes_bit_identical(tmp_path):
     cfg = optimal_d.Config(num_steps=40, batch_size=64)
-    ref = optimal_d.experiment1(cfg)
-    res, _ = _interrupted_then_resumed(tmp_path, "optimal-d",
-                                       lambda r: optimal_d.experiment1(cfg, run=r), 17)
+    train = lambda r: optimal_d.experiment1(cfg, run=r)  # noqa: E731
+    ref, ref_ckpt = _reference(tmp_path, "optimal-d", train)
+    res, again = _interrupted_then_resumed(tmp_path, "optimal-d", train, 17)
+    assert _same_checkpoints(ref_ckpt, again.path(runs.CHECKPOINT_FILE)) > 5
     _same_numbers(ref[3], res[3])
     _same_numbers(ref[4], res[4])  # every loss
 
@@ -105,9 +129,10 @@ TINY_SAT = saturation.Config(pretrain_steps=12, num_steps=6, window=3, eval_size
 @pytest.mark.parametrize("step", [5, 12, 15, 24, 41], ids=["head-start", "its-last-step",
                                                            "run-1", "end-of-run-2", "run-5"])
 def test_saturation_resumes_bit_identical(tmp_path, step):
-    ref = saturation.run(TINY_SAT)
-    res, _ = _interrupted_then_resumed(tmp_path, "saturation",
-                                       lambda r: saturation.run(TINY_SAT, run=r), step)
+    train = lambda r: saturation.run(TINY_SAT, run=r)  # noqa: E731
+    ref, ref_ckpt = _reference(tmp_path, "saturation", train)
+    res, again = _interrupted_then_resumed(tmp_path, "saturation", train, step)
+    assert _same_checkpoints(ref_ckpt, again.path(runs.CHECKPOINT_FILE)) > 5
     _same_numbers(ref.to_json(), res.to_json())
 
 
@@ -181,6 +206,17 @@ def test_modes_resume_after_sigint_to_a_subprocess_is_bit_identical(modes_refere
     assert json.loads((out / "run.json").read_text())["status"] == "interrupted"
     assert cli.main(["modes", "--out", str(out), "--resume", "--no-progress"]) == 0
     _assert_same_modes_run(modes_reference, out)
+
+
+def test_sigterm_to_a_command_is_one_line_exit_130_and_run_json_interrupted(tmp_path, capsys):
+    out = tmp_path / "sat"
+    with interrupt_at(30, signum=signal.SIGTERM):
+        rc = cli.main(["saturation", "--quick", "--out", str(out), "--no-progress"])
+    assert rc == 130
+    assert capsys.readouterr().err == (f"interrupted at step 30 of 2100; resume with: tinygan "
+                                       f"saturation --out {out} --resume\n")
+    rec = json.loads((out / "run.json").read_text())
+    assert rec["status"] == "interrupted" and rec["checkpoint_step"] == 30
 
 
 def test_a_command_without_checkpoints_stops_cleanly_and_says_so(tmp_path, capsys):

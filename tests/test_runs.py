@@ -218,3 +218,57 @@ def test_loop_checkpoints_and_stops_at_a_step_boundary_on_ctrl_c(tmp_path):
     changed = runs.Run("demo-cmd", out, args={"seed": 1, "steps": 6}, resume=True).open()
     with pytest.raises(runs.CheckpointError, match="another configuration.*seed 0 there, 1 here"):
         changed.checkpoint()
+
+
+def test_a_second_ctrl_c_during_the_first_checkpoint_leaves_no_file_and_says_so(tmp_path,
+                                                                               monkeypatch):
+    out = tmp_path / "r"
+    run = _run(out, checkpoint_every=None).open()
+    real_savez = np.savez
+
+    def savez_then_ctrl_c(path, **arrays):  # the second Ctrl-C lands in the middle of a save
+        real_savez(path, **arrays)
+        signal.raise_signal(signal.SIGINT)
+
+    with run.signals(), pytest.raises(runs.Interrupted) as info:
+        with run.loop(6, state={"w": np.zeros(2)}) as tick:
+            for step in range(6):
+                if step == 2:
+                    signal.raise_signal(signal.SIGINT)
+                    monkeypatch.setattr(np, "savez", savez_then_ctrl_c)
+                tick(step + 1)
+    assert info.value.immediate and run.step == 3
+    assert os.listdir(out) == ["run.json"]  # no checkpoint, not half of one
+    assert run.interrupted_line(info.value) == (
+        "interrupted at step 3 of 6 (no checkpoint was written yet: a resume starts from the "
+        f"beginning); resume with: tinygan demo-cmd --out {out} --resume")
+
+
+def test_a_ctrl_c_outside_a_loop_is_not_swallowed_by_except_exception(tmp_path):
+    """Between loops Ctrl-C stops at once, wherever it lands: inside library code that
+    catches Exception too (run.json's matplotlib version, a lazy import). Swallowed there,
+    it once left matplotlib half-imported and the run failed later with AttributeError."""
+    run = _run(tmp_path / "r").open()
+    with run.signals(), pytest.raises(runs.Interrupted) as info:
+        try:
+            signal.raise_signal(signal.SIGINT)
+        except Exception:  # what such library code does
+            pass
+    assert info.value.immediate
+
+
+def test_sigterm_stops_at_a_step_boundary_like_ctrl_c(tmp_path):
+    """What a scheduler or `kill` sends: the same checkpoint, status and line as Ctrl-C."""
+    out = tmp_path / "r"
+    run = _run(out, checkpoint_every=None).open()
+    with run.signals(), pytest.raises(runs.Interrupted) as info:
+        with run.loop(6, state={"w": np.zeros(2)}) as tick:
+            for step in range(6):
+                if step == 3:
+                    signal.raise_signal(signal.SIGTERM)
+                tick(step + 1)
+    assert not info.value.immediate and run.step == 4
+    assert runs.load_state(out / "checkpoint.npz")[1]["step"] == 4
+    assert run.interrupted_line(info.value) == (
+        f"interrupted at step 4 of 6; resume with: tinygan demo-cmd --out {out} --resume")
+    assert signal.getsignal(signal.SIGTERM) is signal.SIG_DFL  # handed back after the run

@@ -121,8 +121,16 @@ def test_cli_prints_the_summary_and_writes_figures(tmp_path, capsys):
     assert "D on G(z)" in out
     for name in ("faces.png", "losses.png", "d_outputs.png", "g_over_z.png"):
         assert (tmp_path / name).stat().st_size > 5000
+    assert "(D can no longer tell;" in out
     s = json.loads((tmp_path / "toy2x2.json").read_text())
     assert s["max_abs_diff_vs_published"] < 1e-3
+
+
+def test_cli_after_one_epoch_does_not_claim_that_d_can_no_longer_tell(tmp_path, capsys):
+    assert cli.main(["toy2x2", "--epochs", "1", "--out", str(tmp_path), "--no-progress",
+                     "--no-animation"]) == 0
+    out = capsys.readouterr().out
+    assert "can no longer tell" not in out and "(D still tells them apart:" in out
 
 
 def test_help_lists_the_experiments():

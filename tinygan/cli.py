@@ -101,6 +101,17 @@ def _run_arguments(p, name, checkpoint_every=None, animation=False, demo=False):
                        help="skip the GIFs of training (default: written)")
 
 
+def _demo_description():
+    """What ``tinygan demo --help`` says, wrapped like the commands' own descriptions."""
+    import textwrap
+
+    runs = (f"Runs {DEMO[0]}, then {', '.join(DEMO[1:-1])} and {DEMO[-1]} with --quick, each "
+            "in a sub-folder of --out. About 2-3 minutes on one core.")
+    again = ("With --resume it skips the commands that completed and resumes the one that was "
+             "interrupted.")
+    return "\n\n".join(textwrap.fill(t, 86) for t in (runs, again))
+
+
 def build_parser():
     import tinygan
 
@@ -115,11 +126,7 @@ def build_parser():
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
     demo = sub.add_parser(
         "demo", help="the main demo: the 2×2 toy, then every other command in its quick form",
-        description="Runs toy2x2, then optimal-d, figure1, dcgan, saturation, modes, cgan and "
-                    "cyclegan with "
-                    "--quick, each in a sub-folder of --out. About 2-3 minutes on one core.\n"
-                    "With --resume it skips the commands that completed and resumes the one "
-                    "that was interrupted.",
+        description=_demo_description(),
         formatter_class=_Formatter, allow_abbrev=False)
     _run_arguments(demo, "demo", demo=True)
     for name in EXPERIMENTS:

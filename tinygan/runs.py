@@ -142,8 +142,12 @@ class CheckpointError(UsageError):
     """A checkpoint that cannot be read, or that belongs to another configuration."""
 
 
-class Interrupted(Exception):
-    """Ctrl-C or SIGTERM: raised at a step boundary (after a checkpoint) or at once."""
+class Interrupted(BaseException):
+    """Ctrl-C or SIGTERM: raised at a step boundary (after a checkpoint) or at once.
+
+    A BaseException, as KeyboardInterrupt is: raised at once it can land anywhere (inside
+    matplotlib's import, say), and an ``except Exception`` there must not swallow it.
+    """
 
     def __init__(self, run, immediate=False):
         super().__init__("interrupted")
@@ -506,6 +510,9 @@ class Run:
         out = self.out
         if os.path.exists(out) and not os.path.isdir(out):
             raise UsageError(f"--out {out} is a file, not a folder; choose a folder")
+        if self.resume and not os.path.isdir(out):  # refused before an empty folder is made
+            raise UsageError(f"--resume: {out} holds no run to resume; start it without "
+                             "--resume")
         try:
             os.makedirs(out, exist_ok=True)
         except OSError as exc:
@@ -761,9 +768,10 @@ class Run:
         if not self.keeps_checkpoints:
             return (f"{where}; tinygan {self.command} keeps no checkpoints (it takes seconds): "
                     "run it again with --overwrite")
-        if exc.immediate and self.checkpoint_step is not None and \
-                self.checkpoint_step != self.step:
-            where += f" (the last checkpoint is from step {self.checkpoint_step})"
+        if exc.immediate and self.total is not None and self.checkpoint_step != self.step:
+            where += (" (no checkpoint was written yet: a resume starts from the beginning)"
+                      if self.checkpoint_step is None else
+                      f" (the last checkpoint is from step {self.checkpoint_step})")
         return f"{where}; resume with: {self.resume_command}"
 
 

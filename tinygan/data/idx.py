@@ -139,7 +139,8 @@ def find_mnist_files(path, split="train"):
         lab = os.path.join(d, guess)
         return path, (lab if guess != base and os.path.isfile(lab) else None)
     if not os.path.isdir(path):
-        raise FileNotFoundError(f"--data: {path} is neither an IDX images file nor a folder")
+        raise FileNotFoundError(f"{path}: no such file or folder (an IDX images file or a folder "
+                                "holding one was expected)")
 
     def find(stem):
         for s in (stem, stem.replace("-idx", ".idx")):

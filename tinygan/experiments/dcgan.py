@@ -133,7 +133,8 @@ def load_data(data=None, limit=None):
     try:
         x, y = load_mnist(data, split="train", scale="tanh", limit=limit)
     except (IDXError, OSError, EOFError) as exc:  # a bad path, a truncated or garbage file
-        raise runs.UsageError(f"--data {data}: {exc}") from exc
+        msg = str(exc).removeprefix(f"{data}: ")  # the path once, not twice
+        raise runs.UsageError(f"--data {data}: {msg}") from exc
     if x.shape[2] != x.shape[3] or x.shape[2] % 4 or x.shape[2] < 8:
         raise runs.UsageError(f"--data {data}: images of {x.shape[2]}×{x.shape[3]} pixels; "
                               "the DCGAN here needs square images of at least 8×8 with a side "

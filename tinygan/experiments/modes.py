@@ -467,17 +467,29 @@ def _load_tables(paths):
         try:
             with open(path) as f:
                 saved = json.load(f)
-            records += list(saved["runs"])
-            protocols.add(saved["protocol"])
-            rows = summarize(records)
         except OSError as exc:
             raise runs.UsageError(f"--tables-from {path}: {exc.strerror or exc}") from exc
         except ValueError as exc:
             raise runs.UsageError(f"--tables-from {path}: not JSON ({exc})") from exc
-        except (KeyError, TypeError, AttributeError) as exc:
-            raise runs.UsageError(f"--tables-from {path}: not a modes.json of tinygan modes "
-                                  f"(it lacks {exc})") from exc
-    return format_table(rows, "/".join(sorted(protocols)))
+        what = f"--tables-from {path}: not a modes.json of tinygan modes"
+        if not isinstance(saved, dict):
+            raise runs.UsageError(f"{what} (a JSON {type(saved).__name__}, not an object)")
+        missing = [repr(k) for k in ("runs", "protocol") if k not in saved]
+        if missing:
+            raise runs.UsageError(f"{what} (it lacks {' and '.join(missing)})")
+        if not isinstance(saved["runs"], list):
+            raise runs.UsageError(f"{what} (its 'runs' is not a list)")
+        if not saved["runs"]:
+            raise runs.UsageError(f"--tables-from {path}: it holds no runs, so there is no "
+                                  "table to print")
+        try:
+            summarize(saved["runs"])
+        except (KeyError, TypeError, AttributeError, ValueError) as exc:
+            raise runs.UsageError(f"{what} (a run record is not one of ours: "
+                                  f"{type(exc).__name__}: {exc})") from exc
+        records += saved["runs"]
+        protocols.add(str(saved["protocol"]))
+    return format_table(summarize(records), "/".join(sorted(protocols)))
 
 
 def main(args, run):

@@ -439,6 +439,11 @@ def add_arguments(p):
                    help="accepted for symmetry with the other commands: the run takes seconds")
 
 
+#: D "can no longer tell" when every output on faces and fakes is within this of 1/2
+#: (the original run ends within 0.05 of it, an unfinished run of 200 epochs at 0.2)
+NEAR_HALF = 0.1
+
+
 def main(args, run):
     res = train(args.mode, num_epochs=args.epochs, seed=args.seed,
                 progress=not args.no_progress, frames=0 if args.no_animation else 21, run=run)
@@ -451,8 +456,11 @@ def main(args, run):
     print(f"largest difference from the published parameters: "
           f"{s['max_abs_diff_vs_published']:.1e}")
     print("D on the five faces:   " + fmt(s["D_on_faces"]))
+    # The claim is printed only when it holds: after a few epochs D still tells them apart.
+    near_half = max(abs(p - 0.5) for p in s["D_on_faces"] + s["D_on_fakes"]) < NEAR_HALF
     print("D on G(z), z = 0..1:   " + fmt(s["D_on_fakes"])
-          + "   (D can no longer tell; D* differs: tinygan optimal-d)")
+          + ("   (D can no longer tell; D* differs: tinygan optimal-d)" if near_half else
+             f"   (D still tells them apart: some output is {NEAR_HALF} or more from 1/2)"))
     print(f"last epoch: true D loss {s['final_epoch_loss_D']:.3f} (2 log 2 = 1.386), "
           f"G loss {s['final_epoch_loss_G']:.3f} (log 2 = 0.693)")
     paths = [run.save_figure(fig, name) for name, fig in _figures(res).items()]
