@@ -52,12 +52,13 @@ def gemm_shapes(layer, phase, x_shape, need_dx):
         return ([] if frozen else [(d_in, n, d_out)]) + ([(n, d_out, d_in)] if need_dx else [])
     if isinstance(layer, (Conv2d, ConvTranspose2d)):
         N, _, H, W = x_shape
-        K, c_in, c_out = layer.kernel_size, layer.in_channels, layer.out_channels
+        (Kh, Kw), c_in, c_out = layer.kernel_size, layer.in_channels, layer.out_channels
         if isinstance(layer, Conv2d):
-            rows, kin = N * layer.output_size(H) * layer.output_size(W), K * K * c_in
+            rows = N * layer.output_size(H, axis=0) * layer.output_size(W, axis=1)
+            kin = Kh * Kw * c_in
             fwd, dw, dx = (rows, kin, c_out), (kin, rows, c_out), (rows, c_out, kin)
         else:
-            rows, kout = N * H * W, K * K * c_out
+            rows, kout = N * H * W, Kh * Kw * c_out
             fwd, dw, dx = (rows, c_in, kout), (c_in, rows, kout), (rows, kout, c_in)
         if phase == "fwd":
             return [fwd]

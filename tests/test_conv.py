@@ -133,8 +133,9 @@ def _model_conv_configs():
         with tg.no_grad(model):
             for layer in model.layers:
                 if isinstance(layer, (tg.Conv2d, tg.ConvTranspose2d)):
-                    found.add((type(layer).__name__, h.shape[2], h.shape[3], layer.kernel_size,
-                               layer.stride, layer.padding, getattr(layer, "output_padding", 0)))
+                    found.add((type(layer).__name__, h.shape[2], h.shape[3],
+                               layer.kernel_size[0], layer.stride[0], layer.padding[0],
+                               getattr(layer, "output_padding", (0,))[0]))
                 h = layer.forward(h)
     return found
 
@@ -339,8 +340,8 @@ def test_im2col_col2im_are_adjoint(xp):
         Hp, Wp = S * (Ho - 1) + K + 1, S * (Wo - 1) + K  # one spare row: untouched by windows
         a = xp.asarray(gen.standard_normal((2, Hp, Wp, C)))
         c = xp.asarray(gen.standard_normal((2 * Ho * Wo, K * K * C)))
-        cols = conv_module.im2col(a, K, S, Ho, Wo)
-        img = conv_module.col2im(c, K, S, Ho, Wo, Hp, Wp)
+        cols = conv_module.im2col(a, K, S, (Ho, Wo))
+        img = conv_module.col2im(c, K, S, (Ho, Wo), (Hp, Wp))
         assert cols.shape == c.shape and img.shape == a.shape
         assert float((cols * c).sum()) == pytest.approx(float((a * img).sum()), rel=1e-12)
 

@@ -78,7 +78,7 @@ def test_col2im_equals_the_scatter_add_it_replaced(ax_h, ax_w, C, bias, seed):
     gen = np.random.default_rng(seed)
     cols6 = gen.standard_normal((2, h, w, K, K, C))
     b = gen.standard_normal(C) if bias else None
-    got = conv_module.col2im(cols6.reshape(2 * h * w, K * K * C), K, S, h, w, h_img, w_img,
+    got = conv_module.col2im(cols6.reshape(2 * h * w, K * K * C), K, S, (h, w), (h_img, w_img),
                              padding=P, bias=b)
     np.testing.assert_allclose(got, scatter_add_oracle(cols6, K, S, P, h_img, w_img, b),
                                rtol=1e-12, atol=1e-12)
@@ -95,8 +95,8 @@ def test_col2im_is_the_adjoint_of_im2col_of_the_padded_image(xp, ax, C, seed):
     a = gen.standard_normal((2, size, size, C))
     c = gen.standard_normal((2 * n * n, K * K * C))
     a_pad = np.pad(a, ((0, 0), (P, P), (P, P), (0, 0)))
-    cols = conv_module.im2col(xp.asarray(a_pad), K, S, n, n)
-    img = conv_module.col2im(xp.asarray(c), K, S, n, n, size, size, padding=P)
+    cols = conv_module.im2col(xp.asarray(a_pad), K, S, (n, n))
+    img = conv_module.col2im(xp.asarray(c), K, S, (n, n), (size, size), padding=P)
     lhs = float((backend.to_numpy(cols) * c).sum())
     assert lhs == pytest.approx(float((a * backend.to_numpy(img)).sum()), rel=1e-10, abs=1e-10)
 

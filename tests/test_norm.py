@@ -21,16 +21,18 @@ seeds = st.integers(0, 2**31 - 1)
 
 @st.composite
 def bn_shapes(draw):
-    """(N, D) or (N, C, H, W) with M ≥ 3 values per feature (mapped, not filtered).
+    """(N, D) or (N, C, *spatial) with 1, 2 or 3 spatial axes (L, H×W, D×H×W), M ≥ 3
+    values per feature (mapped, not filtered).
 
     With M = 2 the normalised values are ±σ/√(σ² + ε) ≈ ±1 whatever x is, so dx is of
     order ε/σ² and float64 central differences cannot resolve it; M = 2 is covered by
     the PyTorch comparison instead."""
-    if draw(st.booleans()):
+    rank = draw(st.sampled_from([0, 2, 2, 1, 3]))  # 2-D maps most often (DCGAN's)
+    if rank == 0:
         return (draw(st.integers(3, 6)), draw(st.integers(1, 4)))
-    H, W = draw(st.integers(1, 3)), draw(st.integers(1, 3))
-    N = max(draw(st.integers(1, 3)), -(-3 // (H * W)))
-    return (N, draw(st.integers(1, 3)), H, W)
+    spatial = tuple(draw(st.integers(1, 3 if rank < 3 else 2)) for _ in range(rank))
+    N = max(draw(st.integers(1, 3)), -(-3 // int(np.prod(spatial))))
+    return (N, draw(st.integers(1, 3)), *spatial)
 
 
 def spread_input(shape, seed):
@@ -47,8 +49,10 @@ def spread_input(shape, seed):
     rows = rows * gen.uniform(0.5, 2.0, C) + gen.uniform(-3, 3, C)
     if len(shape) == 2:
         return rows
-    N, C, H, W = shape
-    return np.ascontiguousarray(rows.reshape(N, H, W, C).transpose(0, 3, 1, 2))
+    N, C, *spatial = shape
+    d = len(spatial)
+    return np.ascontiguousarray(rows.reshape(N, *spatial, C).transpose(0, d + 1,
+                                                                        *range(1, d + 1)))
 
 
 def make_bn(C, seed, train=True, eps=1e-5):
@@ -85,19 +89,19 @@ def test_gradient_of_sum_is_zero_so_tests_need_random_dout(xp):
 
 @given(shape=bn_shapes(), seed=seeds)
 def test_train_mode_normalises_per_channel(xp, shape, seed):
-    """Statistics per channel over (N, H, W), not per position (N only): the output equals
-    the formula with those axes, written out directly."""
+    """Statistics per channel over N and every spatial axis, not per position (N only): the
+    output equals the formula with those axes, written out directly, at every rank."""
     bn = make_bn(shape[1], seed)
     x = spread_input(shape, seed)
     out = backend.to_numpy(bn.forward(xp.asarray(x)))
-    axes = (0,) if len(shape) == 2 else (0, 2, 3)
+    axes = (0, *range(2, len(shape)))
     bshape = (1, -1) + (1,) * (len(shape) - 2)
     gamma = backend.to_numpy(bn.params["gamma"]).reshape(bshape)
     beta = backend.to_numpy(bn.params["beta"]).reshape(bshape)
     mu, var = x.mean(axis=axes, keepdims=True), x.var(axis=axes, keepdims=True)
     np.testing.assert_allclose(out, gamma * (x - mu) / np.sqrt(var + 1e-5) + beta,
                                rtol=1e-12, atol=1e-12)
-    if len(shape) == 4 and shape[2] * shape[3] > 1 and shape[0] > 1:
+    if len(shape) > 2 and np.prod(shape[2:]) > 1 and shape[0] > 1:
         per_position = (x - x.mean(axis=0)) / np.sqrt(x.var(axis=0) + 1e-5) * gamma + beta
         assert not np.allclose(out, per_position)
 
@@ -155,7 +159,7 @@ def test_batchnorm_matches_torch(train, shape, two, seed):
     import torch
 
     if two:  # the smallest batch train mode allows: M = 2 values per feature
-        shape = (2, shape[1]) if len(shape) == 2 else (2, shape[1], 1, 1)
+        shape = (2, shape[1]) + (1,) * (len(shape) - 2)
     bn = make_bn(shape[1], seed, train)
     rm, rv = torch.tensor(bn.running_mean.copy()), torch.tensor(bn.running_var.copy())
     gen = np.random.default_rng(seed)
@@ -184,8 +188,11 @@ def test_errors(xp):
         tg.BatchNorm(3, eps=0)
     bn = tg.BatchNorm(3)
     with pytest.raises(LayerInputError, match=r"BatchNorm\(3\) expected input of shape "
-                                              r"\(N, 3\) or \(N, 3, H, W\), got \(4, 3, 5\)"):
-        bn.forward(xp.zeros((4, 3, 5), dtype="float32"))
+                                              r"\(N, 3\) or \(N, 3, \*spatial\) .*got \(3,\)"):
+        bn.forward(xp.zeros((3,), dtype="float32"))
+    with pytest.raises(LayerInputError, match=r"expected input of shape \(N, 3, \*, \*, \*\), "
+                                              r"got \(4, 2, 2, 2, 2\)"):
+        bn.forward(xp.zeros((4, 2, 2, 2, 2), dtype="float32"))
     with pytest.raises(LayerInputError, match=r"expected input of shape \(N, 3, \*, \*\), "
                                               r"got \(4, 2, 5, 5\)"):
         bn.forward(xp.zeros((4, 2, 5, 5), dtype="float32"))

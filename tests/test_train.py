@@ -404,7 +404,9 @@ def test_fit_records_the_mean_of_its_k_discriminator_steps():
             assert getattr(hist, key)[i] == pytest.approx(np.mean([float(s[key]) for s in d]),
                                                           rel=1e-12)
         assert hist.loss_G[i] == pytest.approx(float(g["loss_G"]), rel=1e-12)
-    assert set(hist.as_arrays()) == {"loss_D", "loss_G", "D_real", "D_fake"}
+    assert set(hist.as_arrays()) == {"loss_D", "loss_G", "D_real", "D_fake", "D_accuracy",
+                                     "D_updated"}
+    assert hist.D_updated == [1.0, 1.0]  # without d_accuracy_limit every D step is applied
 
 
 def test_fit_is_reproducible_with_fixed_seeds():

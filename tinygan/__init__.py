@@ -19,7 +19,14 @@ from .layers import (
     no_grad,
     sigmoid,
 )
-from .layers.conv import Conv2d, ConvTranspose2d
+from .layers.conv import (
+    Conv1d,
+    Conv2d,
+    Conv3d,
+    ConvTranspose1d,
+    ConvTranspose2d,
+    ConvTranspose3d,
+)
 from .layers.embedding import Embedding
 from .layers.equalized import EqualizedConv2d, EqualizedDense
 from .layers.norm import BatchNorm, InstanceNorm2d
@@ -37,7 +44,8 @@ __all__ = [
     "backend", "gans", "gradcheck", "losses", "optim",
     "Layer", "LayerInputError", "frozen", "no_grad",
     "Dense", "Sigmoid", "Tanh", "ReLU", "LeakyReLU", "sigmoid",
-    "Conv2d", "ConvTranspose2d", "BatchNorm", "Reshape", "Flatten", "Upsample",
+    "Conv1d", "Conv2d", "Conv3d", "ConvTranspose1d", "ConvTranspose2d", "ConvTranspose3d",
+    "BatchNorm", "Reshape", "Flatten", "Upsample",
     "Embedding", "InstanceNorm2d", "ReflectionPad2d", "Residual",
     "EqualizedDense", "EqualizedConv2d", "PixelNorm", "ConstantInput", "NoiseInput", "AdaIN",
     "Sequential", "SGD", "Adam", "RMSProp",

@@ -29,6 +29,7 @@ EXPERIMENTS = {
     "cgan": "tinygan.experiments.cgan",             # notebook 06
     "cyclegan": "tinygan.experiments.cyclegan",     # notebook 07
     "stylegan": "tinygan.experiments.stylegan",     # notebook 08
+    "gan3d": "tinygan.experiments.gan3d",           # notebook 09
 }
 
 # what `tinygan demo` runs, in order, each in its quick-enough default mode

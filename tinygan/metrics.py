@@ -16,6 +16,15 @@ the real digits (papers.md §7):
   missing bar is a missing mode.
 * :func:`evaluate_samples` — all of the above in one dict.
 
+For voxel shapes (3D-GAN, :mod:`tinygan.data.voxels`) the same scores come from a small
+3-D convolutional classifier instead of the MLP:
+
+* :class:`ShapeClassifier` — Conv3d → ReLU → Conv3d → ReLU → Dense → ReLU → Dense, on
+  shapes moved so that their centre of mass sits at the grid's centre
+  (:func:`centre_voxels`); its 64 hidden units are the feature space for the FID.
+* :func:`nearest_iou` — for each sample, the intersection over union with the most
+  similar training shape: near 1 means a copy (memorised), lower means a new shape.
+
 These numbers depend on the classifier and the seed: they compare runs scored by the
 same classifier, and the real held-out half and uniform noise give the scale. The
 linear algebra runs on the host in float64 (``backend.to_numpy``), with the matrix
@@ -27,14 +36,15 @@ from __future__ import annotations
 import math
 
 from . import backend
-from .layers import Dense, ReLU
+from .layers import Conv3d, Dense, Flatten, ReLU, no_grad
 from .losses import softmax_cross_entropy
 from .models import Sequential
 from .optim import Adam
 
 __all__ = ["DigitClassifier", "train_digit_classifier", "softmax", "inception_score",
            "frechet_distance", "gaussian_stats", "frechet_from_stats", "class_histogram",
-           "evaluate_samples", "uniform_noise"]
+           "evaluate_samples", "uniform_noise", "ShapeClassifier", "train_shape_classifier",
+           "centre_voxels", "binarize", "nearest_iou", "bernoulli_noise"]
 
 np = backend.numpy
 
@@ -237,3 +247,177 @@ def evaluate_samples(classifier, images, reference_stats):
         "classes_present": int((hist >= max(1, 0.01 * n)).sum()),
         "n": n,
     }
+
+
+# -- voxel shapes ----------------------------------------------------------------------------
+
+def binarize(voxels, threshold=0.5):
+    """Occupancies (N, 1, D, H, W) → 0/1 values of the same dtype: a voxel is in or out.
+
+    G's sigmoid gives occupancy probabilities; the shape it proposes is the set of voxels
+    above 1/2 (the threshold the paper's figures use too). Real shapes are already 0/1.
+    """
+    return (voxels > threshold).astype(voxels.dtype)
+
+
+def centre_voxels(voxels):
+    """Move each shape by whole voxels so that its centre of mass is at the grid's centre.
+
+    Shapes: (N, 1, S, S, S) → the same, on the input's backend. The shift of shape n along
+    each axis is ⌊S/2 − c + 1/2⌋ (S/2 − c rounded half up), c its centre of mass in voxel
+    units (voxel i spans [i, i + 1)); what would leave the grid is dropped, zeros come in.
+    An empty grid stays empty. A translation invariance the classifier would otherwise
+    have to learn from data: with it, the classifier of :func:`train_shape_classifier`
+    reaches about 98 % after 8,000 shapes, without it 86 % after 24,000 (measured, seed 0).
+    """
+    v = backend.to_numpy(voxels)
+    n, S = v.shape[0], v.shape[-1]
+    w = v.reshape(n, S, S, S)
+    mass = w.sum(axis=(1, 2, 3))
+    t = np.arange(S) + 0.5
+    com = np.stack([(w.sum(axis=axes) * t).sum(axis=1) for axes in ((2, 3), (1, 3), (1, 2))],
+                   axis=1) / np.where(mass > 0, mass, 1)[:, None]          # (n, 3)
+    shifts = np.where(mass[:, None] > 0, np.floor(S / 2 - com + 0.5), 0).astype(int)
+    out = np.zeros_like(w)
+    for i, sh in enumerate(shifts):
+        src = tuple(slice(max(0, -k), S - max(0, k)) for k in sh)
+        dst = tuple(slice(max(0, k), S - max(0, -k)) for k in sh)
+        out[i][dst] = w[i][src]
+    return backend.asarray(out.reshape(v.shape))
+
+
+class ShapeClassifier:
+    """A small 3-D convolutional classifier for voxel shapes, whose hidden layer doubles as
+    a feature space (the voxel counterpart of :class:`DigitClassifier`).
+
+    Math
+    ----
+    v' = centre_voxels(v)   (a fixed shift by whole voxels, see :func:`centre_voxels`)
+    h₁ = ReLU(Conv3d₁(v')), h₂ = ReLU(Conv3d₂(h₁))   (k4 s2 p1: 16³ → 8³ → 4³)
+    h = ReLU(flatten(h₂) W₁ + b₁),   logits = h W₂ + b₂,   p(y|v) = softmax(logits)
+
+    Shapes
+    ------
+    voxels (N, 1, S, S, S) with S = size, values in [0, 1] → h (N, hidden) → logits (N, K)
+
+    Parameters
+    ----------
+    size : S (16).  channels : the two convolutions' widths.  hidden : feature dimension.
+    num_classes : K.  rng : Generator for the initial weights.
+    """
+
+    def __init__(self, size=16, channels=(8, 16), hidden=64, num_classes=8, rng=None,
+                 dtype="float32"):
+        rng = backend.rng(0) if rng is None else rng
+        c1, c2 = channels
+        self.size, self.hidden, self.num_classes = size, hidden, num_classes
+        self.body = Sequential(Conv3d(1, c1, 4, stride=2, padding=1, rng=rng, init="he",
+                                      dtype=dtype), ReLU(),
+                               Conv3d(c1, c2, 4, stride=2, padding=1, rng=rng, init="he",
+                                      dtype=dtype), ReLU(), Flatten(),
+                               Dense(c2 * (size // 4) ** 3, hidden, rng=rng, dtype=dtype),
+                               ReLU())
+        self.head = Dense(hidden, num_classes, rng=rng, dtype=dtype)
+        self.net = Sequential(*self.body.layers, self.head)
+
+    def __repr__(self):
+        return f"ShapeClassifier({self.size}³→{self.hidden}→{self.num_classes})"
+
+    def _prepare(self, voxels):
+        S = self.size
+        if tuple(voxels.shape[1:]) != (1, S, S, S):
+            raise ValueError(f"{self!r} expected voxels of shape (N, 1, {S}, {S}, {S}), got "
+                             f"{tuple(voxels.shape)}")
+        dtype = self.head.params["W"].dtype
+        return centre_voxels(voxels).astype(dtype)
+
+    def features_and_probs(self, voxels, batch_size=500):
+        """Host float64 arrays: hidden features (N, hidden) and p(y|v) (N, K)."""
+        feats, probs = [], []
+        self.net.eval()
+        for i in range(0, voxels.shape[0], batch_size):
+            x = self._prepare(voxels[i:i + batch_size])
+            with no_grad(self.net):
+                h = self.body.forward(x)
+                logits = self.head.forward(h)
+            feats.append(backend.to_numpy(h).astype(np.float64))
+            probs.append(backend.to_numpy(softmax(logits)).astype(np.float64))
+        self.net.train()
+        return np.concatenate(feats), np.concatenate(probs)
+
+    def predict(self, voxels):
+        """Host int64 class labels (N,)."""
+        return self.features_and_probs(voxels)[1].argmax(axis=1)
+
+    def accuracy(self, voxels, labels):
+        return float((self.predict(voxels) == backend.to_numpy(labels)).mean())
+
+    def fit(self, voxels, labels, num_epochs=2, batch_size=50, lr=2e-3, seed=0):
+        """Minibatch Adam on the mean softmax cross-entropy; returns the per-epoch losses."""
+        x_all = self._prepare(voxels)
+        y_all = backend.asarray(backend.to_numpy(labels).astype(np.int64))
+        n = x_all.shape[0]
+        opt = Adam(self.net, lr=lr)
+        order_rng = np.random.default_rng(seed)
+        losses = []
+        for _ in range(num_epochs):
+            perm = backend.asarray(order_rng.permutation(n))
+            total = 0.0
+            for i in range(0, n, batch_size):
+                idx = perm[i:i + batch_size]
+                opt.zero_grad()
+                logits = self.net.forward(x_all[idx])
+                loss, dlogits = softmax_cross_entropy(logits, y_all[idx])
+                self.net.backward(dlogits, need_dx=False)
+                opt.step()
+                total += float(loss) * idx.shape[0]
+            losses.append(total / n)
+        return losses
+
+
+def train_shape_classifier(voxels, labels, num_classes=None, seed=0, num_epochs=2,
+                           batch_size=50, **kw):
+    """Build and train a :class:`ShapeClassifier` on (voxels, labels)."""
+    k = int(backend.to_numpy(labels).max()) + 1 if num_classes is None else num_classes
+    clf = ShapeClassifier(size=int(voxels.shape[-1]), num_classes=k, rng=backend.rng(seed),
+                          dtype=voxels.dtype)
+    clf.fit(voxels, labels, num_epochs=num_epochs, batch_size=batch_size, seed=seed, **kw)
+    return clf
+
+
+def nearest_iou(samples, training, threshold=0.5, chunk=1024):
+    """For each sample, its intersection over union with the most similar training shape.
+
+    Math
+    ----
+    For 0/1 voxel vectors s and t: |s ∩ t| = s·t, |s ∪ t| = |s| + |t| − s·t, and
+    IoU(s, t) = |s ∩ t| / |s ∪ t| (1 for two empty shapes). nearest_iou(s) = max_t IoU(s, t)
+    over the training set: all intersections at once are one matrix product S Tᵀ.
+
+    Both sets are binarised at ``threshold``. Returns host arrays (best IoU (N,),
+    index of that training shape (N,)). Near 1 for every sample means G copies training
+    shapes; real shapes held out from training give the level of a genuinely new shape.
+    """
+    s = backend.to_numpy(samples).reshape(samples.shape[0], -1) > threshold
+    t = backend.to_numpy(training).reshape(training.shape[0], -1) > threshold
+    S, T = s.astype(np.float32), t.astype(np.float32)   # counts ≤ 2²⁴ are exact in float32
+    size_t = T.sum(axis=1)
+    best = np.zeros(S.shape[0])
+    where = np.zeros(S.shape[0], dtype=np.int64)
+    for lo in range(0, S.shape[0], chunk):
+        # exact integer counts, divided in float64 (float32 would round the ratio)
+        inter = (S[lo:lo + chunk] @ T.T).astype(np.float64)             # (chunk, N_train)
+        union = S[lo:lo + chunk].sum(axis=1)[:, None] + size_t[None, :] - inter
+        iou = np.where(union > 0, inter / np.where(union > 0, union, 1), 1.0)
+        where[lo:lo + chunk] = iou.argmax(axis=1)
+        best[lo:lo + chunk] = iou.max(axis=1)
+    return best, where
+
+
+def bernoulli_noise(n, size=16, p=0.1, seed=0, dtype="float32"):
+    """Random voxel grids (n, 1, size, size, size): each voxel occupied with probability p.
+
+    The noise reference for voxel samples, at the real shapes' mean occupancy p.
+    """
+    gen = np.random.default_rng(seed)
+    return backend.asarray((gen.random((n, 1, size, size, size)) < p).astype(dtype))

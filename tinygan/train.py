@@ -35,7 +35,8 @@ from .layers.activations import sigmoid
 from .layers.base import NonFiniteInputError, frozen, no_grad
 from .losses import bce_with_logits, generator_loss
 
-__all__ = ["TrainingDiverged", "History", "fake_batch", "update_d", "update_g", "fit"]
+__all__ = ["TrainingDiverged", "History", "fake_batch", "update_d", "update_g", "fit",
+           "d_accuracy"]
 
 
 class TrainingDiverged(FloatingPointError):
@@ -63,7 +64,7 @@ def fake_batch(G, z):
         return G.forward(z)
 
 
-def update_d(G, D, x_real, z, opt_D):
+def update_d(G, D, x_real, z, opt_D, accuracy_limit=None):
     """One step of D on a real batch and a fake batch G(z) (Algorithm 1, inner loop).
 
     1. D.zero_grad(): this also discards what the last generator step left in D.
@@ -71,14 +72,22 @@ def update_d(G, D, x_real, z, opt_D):
        :func:`fake_batch` (no cache; G's running statistics untouched).
     3. Real batch: forward, loss with label 1, backward (grads accumulate).
     4. Fake batch: forward through D, loss with label 0, backward (grads accumulate).
-    5. opt_D.step().
+    5. opt_D.step(), unless ``accuracy_limit`` is given and D's accuracy on these two
+       batches is above it (3D-GAN's adaptive training, :mod:`tinygan.gans.gan3d`).
 
     Two forward/backward pairs, each consuming its own cache: never backpropagate
     the real loss through the cache of the fake pass (papers.md §9; the layers refuse
     a second forward in training mode before the first one's backward).
 
+    D's accuracy is the share of the 2m inputs it classifies correctly at D(x) = 1/2:
+    a real one with logit > 0, a fake one with logit < 0, measured before the update.
+    With ``accuracy_limit`` the step is applied only when that accuracy is at most the
+    limit ("not higher than 80 %" in Wu et al. 2016); the gradients are computed either
+    way, since the decision needs both batches' logits, and D's BatchNorm statistics move
+    either way (they moved with the forwards).
+
     Returns a dict of 0-d arrays: ``loss_D``, ``D_real`` and ``D_fake`` (mean
-    probabilities).
+    probabilities), ``D_accuracy``, and ``D_updated`` (1.0, or 0.0 for a skipped step).
     """
     D.zero_grad()
     x_fake = fake_batch(G, z)
@@ -93,11 +102,28 @@ def update_d(G, D, x_real, z, opt_D):
     loss_fake, d_fake = bce_with_logits(fake_logits, xp.zeros_like(fake_logits))
     D.backward(d_fake, need_dx=False)
 
-    opt_D.step()
+    accuracy = d_accuracy(real_logits, fake_logits)
+    updated = accuracy_limit is None or float(accuracy) <= accuracy_limit
+    if updated:
+        opt_D.step()
     # loss_real + loss_fake is discriminator_loss(real_logits, fake_logits). The mean
     # probabilities come free from the gradients: dL/da = (D − y)/m, so Σ dL/da = mean D − y.
     return {"loss_D": loss_real + loss_fake, "D_real": d_real.sum() + 1,
-            "D_fake": d_fake.sum()}
+            "D_fake": d_fake.sum(), "D_accuracy": accuracy, "D_updated": float(updated)}
+
+
+def d_accuracy(real_logits, fake_logits):
+    """D's accuracy at D(x) = 1/2: (#{real logit > 0} + #{fake logit < 0}) / (m_real + m_fake).
+
+    A 0-d array. A logit of exactly 0 (D = 1/2) counts as wrong on both sides.
+
+    >>> from tinygan import backend
+    >>> xp = backend.xp()
+    >>> float(d_accuracy(xp.asarray([[2.0], [-1.0]]), xp.asarray([[-3.0], [0.0]])))
+    0.5
+    """
+    return ((real_logits > 0).sum() + (fake_logits < 0).sum()) / (real_logits.size
+                                                                  + fake_logits.size)
 
 
 def update_g(G, D, z, opt_G, loss="nonsaturating"):
@@ -139,12 +165,19 @@ def _check_logits_shape(logits):
 
 @dataclass
 class History:
-    """Per generator step: both losses and the mean D(x) and D(G(z)) of the D steps."""
+    """Per generator step: both losses, the mean D(x) and D(G(z)) of the D steps, D's
+    accuracy and the share of its steps that were applied (:func:`fit` fills all six;
+    ``D_updated`` is below 1 only with ``d_accuracy_limit``)."""
 
     loss_D: list = field(default_factory=list)
     loss_G: list = field(default_factory=list)
     D_real: list = field(default_factory=list)
     D_fake: list = field(default_factory=list)
+    D_accuracy: list = field(default_factory=list)
+    D_updated: list = field(default_factory=list)
+
+    #: fields a checkpoint written before they existed may lack (they load as empty)
+    OPTIONAL = ("D_accuracy", "D_updated")
 
     def __len__(self):
         return len(self.loss_G)
@@ -159,6 +192,7 @@ class History:
 
     def load_state_dict(self, state):
         """Replace the history by a saved one (same keys), as lists of Python floats."""
+        state = {**{k: () for k in self.OPTIONAL}, **state}
         if set(state) != set(self.__dict__):
             raise ValueError(f"History.load_state_dict: saved keys {sorted(state)}, "
                              f"expected {sorted(self.__dict__)}")
@@ -262,7 +296,8 @@ def _bad(a):
 
 
 def fit(G, D, sample_real, sample_noise, opt_G, opt_D, num_steps, batch_size, k=1,
-        generator_loss="nonsaturating", progress=False, callback=None, history=None):
+        generator_loss="nonsaturating", progress=False, callback=None, history=None,
+        d_accuracy_limit=None):
     """Train a GAN with Algorithm 1: ``k`` D steps per G step, minibatches of ``batch_size``.
 
     Parameters
@@ -278,6 +313,11 @@ def fit(G, D, sample_real, sample_noise, opt_G, opt_D, num_steps, batch_size, k=
     progress : show a progress bar (tqdm).
     callback : called as ``callback(step, history)`` after each step.
     history : a History to continue (its length numbers the steps): a resumed run.
+    d_accuracy_limit : None (every D step is applied, Algorithm 1), or a share in [0, 1]:
+        a D step whose accuracy on its own real and fake batch, before its update, is
+        above it is not applied (3D-GAN's adaptive training, 0.8;
+        :func:`update_d`). ``history.D_updated`` records the share of each step's k D
+        steps that were applied, so 1 − its mean is the share skipped.
 
     Returns the :class:`History`. On the first step it checks that the samplers return
     ``batch_size`` rows (D's (m, 1) output is checked at every step). Raises
@@ -287,6 +327,9 @@ def fit(G, D, sample_real, sample_noise, opt_G, opt_D, num_steps, batch_size, k=
     if k < 1 or num_steps < 0 or batch_size < 1:
         raise ValueError(f"fit needs k ≥ 1, num_steps ≥ 0, batch_size ≥ 1; got k={k}, "
                          f"num_steps={num_steps}, batch_size={batch_size}")
+    if d_accuracy_limit is not None and not 0 <= d_accuracy_limit <= 1:
+        raise ValueError(f"fit needs d_accuracy_limit between 0 and 1 (a share of correct "
+                         f"decisions) or None, got {d_accuracy_limit!r}")
     history = history if history is not None else History()
     watch = Watch({"G": G, "D": D}, {"G": opt_G, "D": opt_D}, generator_loss)
     steps = range(num_steps)
@@ -308,7 +351,7 @@ def fit(G, D, sample_real, sample_noise, opt_G, opt_D, num_steps, batch_size, k=
                 if i == 0:
                     _check_rows("sample_real", x, batch_size)
                     _check_rows("sample_noise", z, batch_size)
-                d_stats.append(update_d(G, D, x, z, opt_D))
+                d_stats.append(update_d(G, D, x, z, opt_D, d_accuracy_limit))
             loss_D = sum(watch.loss(step, "discriminator loss", s["loss_D"])
                          for s in d_stats) / k
             phase, x = "generator step", None
@@ -319,6 +362,8 @@ def fit(G, D, sample_real, sample_noise, opt_G, opt_D, num_steps, batch_size, k=
             history.loss_G.append(loss_G)
             history.D_real.append(sum(float(s["D_real"]) for s in d_stats) / k)
             history.D_fake.append(sum(float(s["D_fake"]) for s in d_stats) / k)
+            history.D_accuracy.append(sum(float(s["D_accuracy"]) for s in d_stats) / k)
+            history.D_updated.append(sum(s["D_updated"] for s in d_stats) / k)
             if bar is not None and step % 20 == 0:
                 bar.set_postfix(loss_D=f"{history.loss_D[-1]:.3f}",
                                 loss_G=f"{history.loss_G[-1]:.3f}")

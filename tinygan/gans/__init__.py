@@ -13,12 +13,13 @@ opens one module:
 * :mod:`tinygan.gans.cyclegan`: CycleGAN's two-chain generator step, its discriminators'
   step and the history pool;
 * :mod:`tinygan.gans.stylegan`: StyleGAN's logistic losses, the R1 penalty (with its
-  hand-written double backward), style mixing and the moving average of w.
+  hand-written double backward), style mixing and the moving average of w;
+* :mod:`tinygan.gans.gan3d`: 3D-GAN's adaptive training (D steps skipped above 80 % accuracy).
 
 Layers a variant needs live in :mod:`tinygan.layers`, architectures in
 :mod:`tinygan.models`, and each variant's command in :mod:`tinygan.experiments`.
 """
 
-from . import acgan, cgan, cyclegan, lsgan, pacgan, stylegan, wgan
+from . import acgan, cgan, cyclegan, gan3d, lsgan, pacgan, stylegan, wgan
 
-__all__ = ["acgan", "cgan", "cyclegan", "lsgan", "pacgan", "stylegan", "wgan"]
+__all__ = ["acgan", "cgan", "cyclegan", "gan3d", "lsgan", "pacgan", "stylegan", "wgan"]

@@ -1,6 +1,15 @@
 from .activations import LeakyReLU, ReLU, Sigmoid, Tanh, sigmoid
 from .base import Layer, LayerInputError, frozen, no_grad
-from .conv import Conv2d, ConvTranspose2d
+from .conv import (
+    Conv1d,
+    Conv2d,
+    Conv3d,
+    ConvNd,
+    ConvTranspose1d,
+    ConvTranspose2d,
+    ConvTranspose3d,
+    ConvTransposeNd,
+)
 from .dense import Dense
 from .embedding import Embedding
 from .equalized import Equalized, EqualizedConv2d, EqualizedDense
@@ -11,7 +20,8 @@ from .style import AdaIN, ConstantInput, NoiseInput, PixelNorm
 from .upsample import Upsample
 
 __all__ = ["Layer", "LayerInputError", "Dense", "Sigmoid", "Tanh", "ReLU", "LeakyReLU",
-           "sigmoid", "frozen", "no_grad", "Conv2d", "ConvTranspose2d", "BatchNorm", "Reshape",
-           "Flatten", "Upsample", "Embedding", "InstanceNorm2d", "ReflectionPad2d", "Equalized",
-           "EqualizedDense", "EqualizedConv2d", "PixelNorm", "ConstantInput", "NoiseInput",
-           "AdaIN"]
+           "sigmoid", "frozen", "no_grad", "Conv1d", "Conv2d", "Conv3d", "ConvNd",
+           "ConvTranspose1d", "ConvTranspose2d", "ConvTranspose3d", "ConvTransposeNd",
+           "BatchNorm", "Reshape", "Flatten", "Upsample", "Embedding", "InstanceNorm2d",
+           "ReflectionPad2d", "Equalized", "EqualizedDense", "EqualizedConv2d", "PixelNorm",
+           "ConstantInput", "NoiseInput", "AdaIN"]

@@ -1,4 +1,4 @@
-"""Batch normalisation over features (N, D) or channels (N, C, H, W); instance normalisation."""
+"""Batch normalisation over features (N, D) or channels (N, C, *spatial); instance normalisation."""
 
 from __future__ import annotations
 
@@ -9,10 +9,12 @@ from .base import Layer, LayerInputError, check_dtype
 class BatchNorm(Layer):
     """Batch normalisation (Ioffe & Szegedy 2015), as in DCGAN's G and D.
 
-    One layer for both layouts: an (N, C, H, W) map is normalised **per channel**
-    over N, H and W (not per position), which is exactly a (N, D) BatchNorm on the
-    (M, C) matrix of its pixels, M = N·H·W. Below, M is the number of rows
-    (M = N for 2-D input).
+    One layer for every layout: a map (N, C, *spatial) with any number of spatial axes
+    (a sequence (N, C, L), an image (N, C, H, W), a volume (N, C, D, H, W)) is normalised
+    **per channel** over N and every spatial axis (not per position), which is exactly a
+    (N, D) BatchNorm on the (M, C) matrix of its positions, M = N·∏spatial. PyTorch's
+    BatchNorm1d, BatchNorm2d and BatchNorm3d in one class. Below, M is the number of rows
+    (M = N for (N, D) input).
 
     Math
     ----
@@ -31,13 +33,13 @@ class BatchNorm(Layer):
 
     Shapes
     ------
-    x: (N, D) or (N, C, H, W) with D = C = num_features → out: the shape of x
+    x: (N, D) or (N, C, *spatial) with D = C = num_features → out: the shape of x
     γ ("gamma"), β ("beta"), running_mean, running_var: (num_features,)
 
     Parameters
     ----------
     num_features : int
-        D for (N, D) input, C for (N, C, H, W) input.
+        D for (N, D) input, C for (N, C, *spatial) input.
     eps : float, default 1e-5
     momentum : float, default 0.1 (PyTorch's convention: the weight of the new batch)
     dtype : parameter dtype, default "float32"
@@ -86,25 +88,27 @@ class BatchNorm(Layer):
         return self
 
     def _as_rows(self, x):
-        """(N, D) as is; (N, C, H, W) → (N·H·W, C), a free view when x is channels-last."""
+        """(N, D) as is; (N, C, *spatial) → (N·∏spatial, C), a free view when x is channels-last."""
         if x.ndim == 2:
             return x
         xp = backend.get_array_module(x)
-        N, C, H, W = x.shape
-        return xp.ascontiguousarray(x.transpose(0, 2, 3, 1)).reshape(N * H * W, C)
+        C = x.shape[1]
+        return xp.ascontiguousarray(x.transpose(0, *range(2, x.ndim), 1)).reshape(-1, C)
 
     @staticmethod
     def _from_rows(y, shape):
         if len(shape) == 2:
             return y
-        N, C, H, W = shape
-        return y.reshape(N, H, W, C).transpose(0, 3, 1, 2)  # NCHW view of channels-last data
+        N, C, *spatial = shape
+        d = len(spatial)
+        # channels-first view of channels-last data: (N, *spatial, C) → (N, C, *spatial)
+        return y.reshape(N, *spatial, C).transpose(0, d + 1, *range(1, d + 1))
 
     def forward(self, x):
-        if getattr(x, "ndim", None) not in (2, 4):
+        if getattr(x, "ndim", 0) < 2:
             raise LayerInputError(
                 f"{self!r} expected input of shape (N, {self.num_features}) or "
-                f"(N, {self.num_features}, H, W), got "
+                f"(N, {self.num_features}, *spatial) (L, H×W or D×H×W), got "
                 f"{tuple(x.shape) if hasattr(x, 'shape') else type(x).__name__}")
         self._check_input(x, shape=(None, self.num_features) + (None,) * (x.ndim - 2))
         xp = backend.get_array_module(x)

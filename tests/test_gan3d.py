@@ -1,0 +1,154 @@
+"""3D-GAN: the networks' shapes, the adaptive D rule (skip D's step above 80 % accuracy),
+and the ``tinygan gan3d`` command on the run layer (quick mode's measured result, its
+files, and --resume bit for bit)."""
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+import tinygan as tg
+from tinygan import backend
+from tinygan.cli import main as cli_main
+from tinygan.experiments import gan3d as experiment
+from tinygan.gans.gan3d import ACCURACY_LIMIT, PAPER, fit_gan3d, skipped_share
+from tinygan.models.gan3d import gan3d_optimizers, gan3d_pair, sample_latent
+from tinygan.train import d_accuracy, update_d
+
+from .test_resume import _interrupted_then_resumed
+
+
+# -- the networks --------------------------------------------------------------------------
+def test_g_maps_uniform_z_to_occupancies_and_d_to_logits():
+    G, D, cfg = gan3d_pair(width=4, seed=0)
+    z = sample_latent(backend.rng(0), 3)
+    assert z.shape == (3, 200) and float(z.min()) >= 0 and float(z.max()) < 1
+    with tg.no_grad(G), tg.no_grad(D):
+        v = G.forward(z)
+        assert v.shape == (3, 1, 16, 16, 16) and v.dtype == np.float32
+        assert 0 <= float(v.min()) and float(v.max()) <= 1
+        assert D.forward(v).shape == (3, 1)
+    convs = [lay for lay in G.layers if isinstance(lay, tg.ConvTranspose3d)]
+    assert len(convs) == 3 and all("b" not in c.params for c in convs)  # the released code's
+    assert cfg == {"size": 16, "latent_dim": 200, "width": 4, "dtype": "float32"}
+    with pytest.raises(ValueError, match="built for 16³ volumes"):
+        gan3d_pair(size=32)
+
+
+# -- the adaptive rule ----------------------------------------------------------------------
+def test_d_accuracy_counts_each_side_at_one_half():
+    real = np.array([[2.0], [0.0], [-1.0], [3.0]])
+    fake = np.array([[-1.0], [0.0], [4.0], [-2.0]])
+    assert float(d_accuracy(real, fake)) == pytest.approx(4 / 8)  # zeros are wrong both ways
+
+
+@pytest.mark.parametrize("limit, applied", [(None, True), (1.0, True), (ACCURACY_LIMIT, False)])
+def test_d_is_updated_only_when_its_accuracy_is_at_most_the_limit(limit, applied):
+    G, D, _ = gan3d_pair(width=4, seed=0)
+    x = backend.xp().ones((8, 1, 16, 16, 16), dtype="float32")
+    z = sample_latent(backend.rng(1), 8)
+    _, opt_D = gan3d_optimizers(G, D, lr_D=1e-3)
+    # make D perfectly accurate on these batches: its logit is a + (mean of x) · c, and the
+    # real grids are full while G's start near one half
+    for _ in range(200):
+        stats = update_d(G, D, x, z, opt_D)
+        if float(stats["D_accuracy"]) == 1.0:
+            break
+    assert float(stats["D_accuracy"]) == 1.0
+    before = {k: v.copy() for k, v in D.params.items()}
+    stats = update_d(G, D, x, z, opt_D, accuracy_limit=limit)
+    assert float(stats["D_accuracy"]) == 1.0 and stats["D_updated"] == float(applied)
+    changed = any(not np.array_equal(before[k], D.params[k]) for k in before)
+    assert changed == applied
+
+
+def test_fit_records_the_share_of_skipped_d_steps():
+    G, D, _ = gan3d_pair(width=4, seed=0)
+    opt_G, opt_D = gan3d_optimizers(G, D)
+    x = backend.xp().ones((6, 1, 16, 16, 16), dtype="float32")
+    h = fit_gan3d(G, D, lambda m: x[:m], opt_G, opt_D, 4, batch_size=6, d_accuracy_limit=0.5)
+    assert len(h.D_updated) == 4 and h.D_updated == [float(a <= 0.5) for a in h.D_accuracy]
+    assert set(h.D_updated) == {0.0, 1.0}  # this seed skips some steps and applies others
+    assert skipped_share(h) == pytest.approx(1 - np.mean(h.D_updated))
+    assert opt_D.t == int(sum(h.D_updated))  # Adam counts only the steps it took
+    with pytest.raises(ValueError, match="d_accuracy_limit between 0 and 1"):
+        fit_gan3d(G, D, lambda m: x[:m], opt_G, opt_D, 1, batch_size=6, d_accuracy_limit=1.5)
+
+
+def test_the_papers_settings_are_stated():
+    assert (PAPER["lr_G"], PAPER["lr_D"], PAPER["beta1"], PAPER["batch_size"]) == \
+        (2.5e-3, 1e-5, 0.5, 100)
+    assert PAPER["d_accuracy_limit"] == ACCURACY_LIMIT == 0.8 and PAPER["latent_dim"] == 200
+
+
+# -- the command: quick mode, its files, its measured result, --resume ---------------------
+ARGS = ["--quick", "--no-progress"]
+
+
+def _cli(out, *extra):
+    return cli_main(["gan3d", "--out", str(out)] + ARGS + list(extra))
+
+
+@pytest.fixture(scope="module")
+def reference(tmp_path_factory):
+    out = tmp_path_factory.mktemp("gan3d") / "ref"
+    assert _cli(out, "--checkpoint-every", "5") == 0
+    return out
+
+
+def test_quick_run_writes_its_files_and_its_measured_result(reference):
+    out = reference
+    for name in ("samples_by_class.png", "real_shapes.png", "interpolation.png", "training.png",
+                 "classes.png", "sample.gif", "checkpoint.npz", "results.json", "run.json"):
+        assert (out / name).exists(), name
+    res = json.loads((out / "results.json").read_text())
+    rec = json.loads((out / "run.json").read_text())
+    assert rec["status"] == "completed" and rec["last_step"] == experiment.QUICK["steps"]
+    assert res["steps"] == experiment.QUICK["steps"] and set(res["scores"]) == {
+        "real", "gan3d", "noise"}
+    # measured, seed 0 (experiment.QUICK_MEASURED): the judge reads the classes well above
+    # chance (1/8), D learns to separate real from fake, and the adaptive rule fires, but
+    # not on every step
+    m = experiment.QUICK_MEASURED
+    assert res["classifier_test_accuracy"] >= m["classifier_test_accuracy"] - 0.07
+    assert res["final_mean_last_100"]["D_accuracy"] >= m["d_accuracy_mean"] - 0.1
+    assert 0.3 <= res["d_updates_skipped_fraction"] <= 0.9
+    assert res["d_updates_skipped_fraction"] == pytest.approx(
+        1 - res["final_mean_last_100"]["D_updated"])  # 30 steps: the mean is over all
+
+
+def _arrays(path):
+    with np.load(path) as f:
+        return {k: f[k] for k in f.files if k != "__meta__"}
+
+
+def test_resume_after_ctrl_c_is_bit_identical(reference, tmp_path):
+    """A real SIGINT at step 7's boundary, then --resume: the checkpoint and every number of
+    the results equal the uninterrupted command's bit for bit (its run folder: the
+    reference). The run layer's CLI side of --resume is tested in test_cli/test_dcgan."""
+    res, run = _interrupted_then_resumed(
+        tmp_path, "gan3d", lambda r: experiment.train(dict(experiment.QUICK), run=r), 7)
+    run.finish("completed")
+    a, b = _arrays(reference / "checkpoint.npz"), _arrays(Path(run.out) / "checkpoint.npz")
+    assert set(a) == set(b) and any("running_mean" in k for k in a) and any(
+        "/m" in k for k in a)  # G, D, both Adams, BatchNorm statistics, the history
+    for k in a:
+        np.testing.assert_array_equal(a[k], b[k], err_msg=k)
+    ref = json.loads((reference / "results.json").read_text())
+    again = json.loads(json.dumps(res.to_json()))
+    ref.pop("seconds"), again.pop("seconds")
+    assert again == ref
+
+
+def test_flags_are_validated(tmp_path, capsys):
+    """Each bad flag is one line on stderr, exit 2, and no run folder."""
+    for flags, match in ((["--accuracy-limit", "1.5"], "--accuracy-limit is a share"),
+                         (["--batch-size", "1"], "BatchNorm needs a batch"),
+                         (["--lr-d", "0"], "expected a positive number")):
+        try:
+            rc = cli_main(["gan3d", "--out", str(tmp_path / "x")] + flags)
+        except SystemExit as e:  # argparse's own errors
+            rc = e.code
+        assert rc == 2 and match in capsys.readouterr().err, flags
+        assert not (tmp_path / "x").exists()
