@@ -8,6 +8,7 @@ Ids: T train.py, B layers/base.py, A activations, D dense, C conv, N norm, S sha
 L losses.py, O optim.py, W gans/wgan.py, P gans/pacgan.py, R the run layer (runs.py,
 cli.py, the state API, checkpoints and resume of the commands, divergence checks),
 F the family's layers and losses, K cgan/acgan and the conditional models, Y cyclegan,
+V 3D-GAN's adaptive D step in train.py,
 SG StyleGAN (gans/stylegan.py, layers/equalized.py, layers/style.py, models/stylegan.py,
 experiments/stylegan_report.py).
 """
@@ -343,6 +344,17 @@ MUTANTS = [
          why="linear_decay off by one (reaches 0 at the last step: a wasted step)",
          old="return 1.0 - max(0, step + 1 - n) / (d + 1)",
          new="return 1.0 - max(0, step + 1 - n) / d"),
+
+    # -- train.py: 3D-GAN's adaptive D step (d_accuracy_limit) ---------------------------------
+    dict(id="V1", file="tinygan/train.py", tests=["tests/test_gan3d.py"],
+         why="D's step skipped at an accuracy exactly at the limit (≤ read as <)",
+         old="float(accuracy) <= accuracy_limit", new="float(accuracy) < accuracy_limit"),
+    dict(id="V2", file="tinygan/train.py", tests=["tests/test_gan3d.py"],
+         why="the adaptive rule inverted: D steps only when it is already too accurate",
+         old="float(accuracy) <= accuracy_limit", new="float(accuracy) > accuracy_limit"),
+    dict(id="V3", file="tinygan/train.py", tests=["tests/test_gan3d.py"],
+         why="d_accuracy counts a fake as right when its logit is positive",
+         old="(fake_logits < 0).sum()", new="(fake_logits > 0).sum()"),
 
     # -- layers/shape.py ----------------------------------------------------------------------
     dict(id="S1", file="tinygan/layers/shape.py", tests=["tests/test_shape_softmax.py"],
