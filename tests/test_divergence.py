@@ -115,6 +115,43 @@ def test_the_wgan_loop_stops_on_a_loss_and_names_the_critic_layer():
         fit_wgan(G, C, bad_data, data, tg.Adam(G), tg.Adam(C), 5, 32, gp_lambda=10.0)
 
 
+def test_the_family_loops_name_the_step_and_the_layer_that_blew_up():
+    """cgan.fit and CycleGAN's fit (fit_stylegan: test_stylegan.py) stopped with a bare
+    NonFiniteInputError, no step (`tinygan cgan` called it "a bug in tinygan"); they share
+    fit's Watch now."""
+    from tinygan.gans import cgan, cyclegan
+    from tinygan.models import conditional
+    from tinygan.models import cyclegan as mc
+
+    gen = np.random.default_rng(0)
+    rng = backend.rng(0)
+    G = conditional.conditional_generator(latent_dim=4, width=3, embed_dim=3, rng=rng)
+    D = conditional.cgan_discriminator(width=3, rng=rng)
+    with pytest.raises(TrainingDiverged) as info, np.errstate(over="ignore", invalid="ignore"):
+        cgan.fit(G, D, lambda m: (gen.uniform(-1, 1, (m, 1, 8, 8)).astype("float32"),
+                                  gen.integers(0, 10, m)),
+                 lambda m: gen.standard_normal((m, 4)).astype("float32"),
+                 lambda m: gen.integers(0, 10, m), tg.SGD(G, 100.0), tg.SGD(D, 100.0), 100, 8)
+    assert str(info.value).startswith("training stopped at step 11 in the discriminator step: "
+                                      "G layer 1.0, Dense(7→24), received 18 non-finite"), info
+    assert "Lower the learning rates (lr_G = 100, lr_D = 100)" in str(info.value)
+
+    gen, rng = np.random.default_rng(0), backend.rng(0)
+    G, F = (mc.mlp_generator(5, rng, "float32") for _ in range(2))
+    D_X, D_Y = (mc.mlp_discriminator(5, rng, "float32") for _ in range(2))
+    opts = tuple(tg.SGD(m, 1.0) for m in (G, F, D_X, D_Y))
+    pools = (cyclegan.HistoryPool(0, backend.rng(1)), cyclegan.HistoryPool(0, backend.rng(2)))
+
+    def points(m):
+        return gen.standard_normal((m, 2)).astype("float32")
+
+    with pytest.raises(TrainingDiverged, match=r"^training stopped at step 2 in the generator "
+                                               r"step: D_X layer 3, LeakyReLU\(0.2\), received "
+                                               r"80 non-finite"), \
+            np.errstate(over="ignore", invalid="ignore"):
+        cyclegan.fit(G, F, D_X, D_Y, points, points, opts, pools, 200, lr=100.0, batch_size=16)
+
+
 @pytest.mark.parametrize("make, match", [
     (lambda: tg.Dense(4.5, 2), "Dense needs an integer in_features, got 4.5"),
     (lambda: tg.Dense(4, "2"), "Dense needs an integer out_features, got '2'"),

@@ -14,6 +14,7 @@ import pytest
 from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
+import tinygan as tg
 from tinygan import backend
 from tinygan.gans import stylegan as sg
 from tinygan.gradcheck import numerical_grad, rel_error
@@ -473,3 +474,18 @@ def test_fit_cut_short_leaves_models_that_train_again(monkeypatch):
     monkeypatch.undo()
     h = sg.fit_stylegan(G, D, sample_real, opt_G, opt_D, 2, 3, backend.rng(5))
     assert len(h) == 2 and all(np.isfinite(h.loss_G))
+
+
+def test_fit_names_the_step_and_the_layer_that_blew_up():
+    """It stopped with a bare NonFiniteInputError (no step); it shares fit's Watch now."""
+    from tinygan.train import TrainingDiverged
+
+    G, D = _tiny_g(2), _make_d(8, 2, 0.2, True, 3)
+    gen = np.random.default_rng(4)
+    with pytest.raises(TrainingDiverged, match=r"^training stopped at step 1 in the generator "
+                                               r"step: D layer 1, LeakyReLU\(0.2\), received "
+                                               r"384 non-finite.*\(lr_G = 1e\+08, lr_D = "
+                                               r"1e\+08\)"), np.errstate(over="ignore",
+                                                                        invalid="ignore"):
+        sg.fit_stylegan(G, D, lambda m: gen.uniform(-1, 1, (m, 1, 8, 8)), tg.SGD(G, 1e8),
+                        tg.SGD(D, 1e8), 50, 3, backend.rng(5))

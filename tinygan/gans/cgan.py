@@ -23,12 +23,10 @@ Derivation: derivations/06_conditional_gan.md
 
 from __future__ import annotations
 
-import math
-
 from .. import backend
-from ..layers.base import frozen, no_grad
+from ..layers.base import NonFiniteInputError, frozen, no_grad
 from ..losses import bce_with_logits, generator_loss_nonsaturating
-from ..train import History, TrainingDiverged
+from ..train import History, Watch
 
 __all__ = ["update_d", "update_g", "optimal_d", "fit", "sample"]
 
@@ -109,14 +107,6 @@ def sample(G, z, y):
     return out
 
 
-def _finite(step, what, value):
-    v = float(value)
-    if not math.isfinite(v):
-        raise TrainingDiverged(f"training stopped at step {step}: the {what} is {v}. Lower "
-                               "the learning rates.")
-    return v
-
-
 def fit(G, D, sample_real, sample_noise, sample_labels, opt_G, opt_D, num_steps, batch_size,
         method="cgan", history=None, callback=None, start=0):
     """Train a conditional GAN: one D step and one G step per iteration (k = 1).
@@ -141,14 +131,24 @@ def fit(G, D, sample_real, sample_noise, sample_labels, opt_G, opt_D, num_steps,
                          f"{sorted(steps)}")
     step_d, step_g = steps[method]
     history = history if history is not None else History()
-    for step in range(start, num_steps):
-        x, y = sample_real(batch_size)
-        d = step_d(G, D, x, y, sample_noise(batch_size), sample_labels(batch_size), opt_D)
-        g = step_g(G, D, sample_noise(batch_size), sample_labels(batch_size), opt_G)
-        history.loss_D.append(_finite(step, "discriminator loss", d["loss_D"]))
-        history.loss_G.append(_finite(step, "generator loss", g["loss_G"]))
-        history.D_real.append(float(d["D_real"]))
-        history.D_fake.append(float(d["D_fake"]))
-        if callback is not None:
-            callback(step, history)
+    # what became non-finite, where (a loss, Adam's v, a layer's input): tinygan.train's
+    # Watch, shared with fit and fit_wgan
+    watch = Watch({"G": G, "D": D}, {"G": opt_G, "D": opt_D})
+    step, phase, x = start, "discriminator step", None
+    try:
+        for step in range(start, num_steps):
+            phase = "discriminator step"
+            x, y = sample_real(batch_size)
+            d = step_d(G, D, x, y, sample_noise(batch_size), sample_labels(batch_size), opt_D)
+            phase, x = "generator step", None
+            g = step_g(G, D, sample_noise(batch_size), sample_labels(batch_size), opt_G)
+            history.loss_D.append(watch.loss(step, "discriminator loss", d["loss_D"]))
+            history.loss_G.append(watch.loss(step, "generator loss", g["loss_G"]))
+            watch.state(step)
+            history.D_real.append(float(d["D_real"]))
+            history.D_fake.append(float(d["D_fake"]))
+            if callback is not None:
+                callback(step, history)
+    except NonFiniteInputError as exc:
+        raise watch.layer(step, phase, exc, data=x) from exc
     return history

@@ -43,12 +43,10 @@ Derivation: derivations/07_cyclegan.md
 
 from __future__ import annotations
 
-import math
-
 from .. import backend
-from ..layers.base import frozen, no_grad
+from ..layers.base import NonFiniteInputError, frozen, no_grad
 from ..losses import l1_loss
-from ..train import TrainingDiverged
+from ..train import Watch
 from . import lsgan
 
 __all__ = ["HistoryPool", "update_generators", "update_discriminators", "linear_decay",
@@ -253,22 +251,31 @@ def fit(G, F, D_X, D_Y, sample_x, sample_y, opts, pools, num_steps, lr,
     """
     history = history if history is not None else CycleHistory()
     pool_x, pool_y = pools
-    for step in range(start, num_steps):
-        for opt in opts:
-            opt.lr = lr * linear_decay(step, num_steps)
-        x, y = sample_x(batch_size), sample_y(batch_size)
-        fake_x, fake_y, g = update_generators(G, F, D_X, D_Y, x, y, opts[0], opts[1],
-                                              lambda_cyc, lambda_id)
-        d = update_discriminators(D_X, D_Y, x, y, pool_x.query(fake_x), pool_y.query(fake_y),
-                                  opts[2], opts[3])
-        g.update(d)
-        for k, v in g.items():
-            if not math.isfinite(float(v)):
-                raise TrainingDiverged(f"training stopped at step {step}: {k} is {float(v)}."
-                                       " Lower the learning rate.")
-        history.append(g)
-        if callback is not None:
-            callback(step, history)
+    # what became non-finite, where (a loss, Adam's v, a layer's input): tinygan.train's
+    # Watch, shared with fit and fit_wgan
+    watch = Watch({"G": G, "F": F, "D_X": D_X, "D_Y": D_Y},
+                  dict(zip(("G", "F", "D_X", "D_Y"), opts)))
+    step, phase, x, y = start, "generator step", None, None
+    try:
+        for step in range(start, num_steps):
+            for opt in opts:
+                opt.lr = lr * linear_decay(step, num_steps)
+            phase = "generator step"
+            x, y = sample_x(batch_size), sample_y(batch_size)
+            fake_x, fake_y, g = update_generators(G, F, D_X, D_Y, x, y, opts[0], opts[1],
+                                                  lambda_cyc, lambda_id)
+            phase = "discriminator step"
+            d = update_discriminators(D_X, D_Y, x, y, pool_x.query(fake_x),
+                                      pool_y.query(fake_y), opts[2], opts[3])
+            g.update(d)
+            g = {k: watch.loss(step, k, v) for k, v in g.items()}
+            watch.state(step)
+            history.append(g)
+            if callback is not None:
+                callback(step, history)
+    except NonFiniteInputError as exc:
+        bad = [a for a in (x, y) if a is not None and not backend.all_finite(a)]
+        raise watch.layer(step, phase, exc, data=bad[0] if bad else None) from exc
     return history
 
 

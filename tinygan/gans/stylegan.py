@@ -30,14 +30,14 @@ from dataclasses import dataclass, field
 
 from .. import backend
 from ..layers.activations import LeakyReLU
-from ..layers.base import frozen, no_grad
+from ..layers.base import NonFiniteInputError, frozen, no_grad
 from ..layers.conv import Conv2d
 from ..layers.dense import Dense
 from ..layers.equalized import Equalized
 from ..layers.shape import Flatten, Reshape
 from ..losses import bce_with_logits, generator_loss
 from ..optim import Adam
-from ..train import History, _finite
+from ..train import History, Watch
 
 __all__ = [
     "d_logistic_loss", "g_nonsaturating_loss", "d_input_gradient", "r1_penalty",
@@ -332,23 +332,32 @@ def fit_stylegan(G, D, sample_real, opt_G, opt_D, num_steps, batch_size, rng,
 
         steps = tqdm(steps, desc="StyleGAN", unit="step", leave=False)
     start = len(history)
+    # what became non-finite, where (a loss, Adam's v, a layer's input): tinygan.train's
+    # Watch, shared with fit and fit_wgan
+    watch = Watch({"G": G, "D": D}, {"G": opt_G, "D": opt_D})
+    step, phase, x_real = start, "discriminator step", None
     try:
         for i in steps:
             step = start + i
+            phase = "discriminator step"
             x_real = sample_real(batch_size)
             z, noise, z2, cutoff = draws()
             d = update_d(G, D, x_real, z, noise, opt_D, z2=z2, cutoff=cutoff,
                          r1_gamma=r1_gamma)
+            phase, x_real = "generator step", None
             z, noise, z2, cutoff = draws()
             g = update_g(G, D, z, noise, opt_G, z2=z2, cutoff=cutoff, w_avg_beta=w_avg_beta)
-            history.loss_D.append(_finite(step, "discriminator loss (logistic + R1)",
-                                          d["loss_D"]))
-            history.loss_G.append(_finite(step, "generator loss", g["loss_G"]))
+            history.loss_D.append(watch.loss(step, "discriminator loss (logistic + R1)",
+                                             d["loss_D"]))
+            history.loss_G.append(watch.loss(step, "generator loss", g["loss_G"]))
+            watch.state(step)
             history.D_real.append(float(d["D_real"]))
             history.D_fake.append(float(d["D_fake"]))
             history.r1.append(float(d["r1"]))
             if callback is not None:
                 callback(step, history)
+    except NonFiniteInputError as exc:
+        raise watch.layer(step, phase, exc, data=x_real) from exc
     finally:
         # as in tinygan.train.fit: a step cut short (an error, Ctrl-C) leaves caches no
         # backward will consume; drop them so that G and D train again (a notebook cell
