@@ -287,11 +287,10 @@ MUTANTS = [
          new="d = step_d(G, D, x, y, sample_noise(batch_size), y, opt_D)"),
     dict(id="K5", file="tinygan/gans/cgan.py", tests=CGAN,
          why="fit: G's step reuses D's noise batch",
-         edits=[("        d = step_d(G, D, x, y, sample_noise(batch_size), "
-                 "sample_labels(batch_size), opt_D)\n"
-                 "        g = step_g(G, D, sample_noise(batch_size),",
-                 "        z = sample_noise(batch_size)\n        d = step_d(G, D, x, y, z, "
-                 "sample_labels(batch_size), opt_D)\n        g = step_g(G, D, z,")]),
+         edits=[("d = step_d(G, D, x, y, sample_noise(batch_size), sample_labels(batch_size), "
+                 "opt_D)", "z = sample_noise(batch_size)\n            "
+                 "d = step_d(G, D, x, y, z, sample_labels(batch_size), opt_D)"),
+                ("g = step_g(G, D, sample_noise(batch_size),", "g = step_g(G, D, z,")]),
     dict(id="K6", file="tinygan/gans/cgan.py", tests=CGAN,
          why="cGAN's D step moves G's BatchNorm statistics (twice per iteration)",
          old="    with no_grad(G, update_stats=False):  # G gets no gradient from D's step",
@@ -336,7 +335,7 @@ MUTANTS = [
          old="elif float(self.rng.random()) > 0.5:", new="elif float(self.rng.random()) >= 0.0:"),
     dict(id="Y8", file="tinygan/gans/cyclegan.py", tests=CYCLE,
          why="fit: the discriminators train on this step's fakes, the pools bypassed",
-         old="pool_x.query(fake_x), pool_y.query(fake_y),", new="fake_x, fake_y,"),
+         edits=[("pool_x.query(fake_x)", "fake_x"), ("pool_y.query(fake_y)", "fake_y")]),
     dict(id="Y9", file="tinygan/gans/cyclegan.py", tests=CYCLE,
          why="fit: the learning-rate decay reaches G and F only, not the discriminators",
          old="        for opt in opts:\n", new="        for opt in opts[:2]:\n"),
