@@ -122,6 +122,31 @@ def test_a_replaced_parameter_array_keeps_its_state_and_gets_updated():
     assert not np.array_equal(net[0].params["W"], W)  # the new array was updated
 
 
+@pytest.mark.parametrize("what", ["params", "grads"])
+@pytest.mark.parametrize("which", [0, 2, 3])
+def test_an_array_replaced_in_any_layer_is_noticed(which, what):
+    """The per-step check walks every layer, nested containers included, and compares
+    parameters and gradients: after one layer's W or dW is replaced by a new array (the
+    first layer, the last, one inside a nested Sequential), the next step reads the new
+    gradient and writes the new parameter."""
+    r = tg.backend.rng(1)
+    net = tg.Sequential(tg.Dense(3, 4, rng=r), tg.Tanh(), tg.Dense(4, 2, rng=r),
+                        tg.Sequential(tg.Dense(2, 1, rng=r)))
+    opt = tg.Adam(net, lr=0.1)
+    for g in net.grads.values():
+        g += 1.0
+    opt.step()
+    net.zero_grad()
+    layer = net[which] if which < 3 else net[3][0]
+    getattr(layer, what)["W"] = getattr(layer, what)["W"].copy()
+    layer.grads["W"] += 1.0  # the only non-zero gradient of the second step
+    W = layer.params["W"].copy()
+    opt.step()
+    key = (0, {0: "0.W", 2: "2.W", 3: "3.0.W"}[which])
+    np.testing.assert_allclose(opt.state[key]["m"], 0.9 * 0.1 + 0.1 * 1.0, rtol=1e-6)
+    assert not np.array_equal(layer.params["W"], W)  # the live array was updated
+
+
 @pytest.mark.parametrize("into", ["a new optimizer", "the same optimizer"])
 def test_resuming_from_a_state_dict_takes_the_same_steps(into):
     """Save at step 3; load into a fresh optimizer, or into the one that has taken a

@@ -84,6 +84,20 @@ class _Chunk:
             p -= d
 
 
+def _live_arrays(model):
+    """(param, grad) of every parameter of ``model``, in the order of its ``params``.
+
+    The same arrays as ``_pairs`` without their keys: a container's flat keys
+    (``"0.W"``) are strings built on each access, and the check that runs every step
+    only needs to know that no array was replaced.
+    """
+    layers = getattr(model, "layers", None)
+    if layers is None:
+        grads = model.grads
+        return [(p, grads[k]) for k, p in model.params.items()]
+    return [pg for layer in layers for pg in _live_arrays(layer)]
+
+
 class Optimizer:
     """Shared plumbing: walks the matching ``params``/``grads`` of one or more models.
 
@@ -115,10 +129,10 @@ class Optimizer:
 
     def step(self):
         self.t += 1
-        pairs = list(self._pairs())
-        if len(pairs) != len(self._arrays) or any(
-                p is not q or g is not h for (_, p, g), (q, h) in zip(pairs, self._arrays)):
-            self._layout(pairs)  # the first step, or a parameter array was replaced
+        arrays = [pg for m in self.models for pg in _live_arrays(m)]
+        if len(arrays) != len(self._arrays) or any(
+                p is not q or g is not h for (p, g), (q, h) in zip(arrays, self._arrays)):
+            self._layout(list(self._pairs()))  # the first step, or an array was replaced
         for chunk in self._chunks:
             self._direction(chunk, chunk.gather(), chunk.out)
             chunk.apply()

@@ -176,41 +176,47 @@ class Layer:
         """Fail early, naming this layer, on a wrong type, dtype, rank, shape or NaN.
 
         ``shape`` may contain ``None`` for free dimensions, e.g. ``(None, 64)``.
+        Every layer calls this on every forward: the common case (all well) takes one
+        attribute read per property and one comparison per dimension; the messages are
+        built only when something is wrong.
         """
-        if not hasattr(x, "dtype") or not hasattr(x, "shape"):
+        try:
+            dtype, x_shape = x.dtype, x.shape
+        except AttributeError:
             raise LayerInputError(
                 f"{self!r} expected an array, got {type(x).__name__}; "
                 "convert with tinygan.backend.asarray(x, dtype)"
-            )
-        if x.dtype.kind != "f":
+            ) from None
+        if dtype.kind != "f":
             raise LayerInputError(
-                f"{self!r} expected a floating-point array, got dtype {x.dtype}"
+                f"{self!r} expected a floating-point array, got dtype {dtype}"
             )
-        own = self.dtype
-        if own is not None and x.dtype != own:
-            raise LayerInputError(
-                f"{self!r} has {own} parameters but received {x.dtype} input; "
-                f"cast the input (x.astype('{own}')) or the layer (layer.astype(...))"
-            )
+        for p in self.params.values():  # the parameters' dtype (see the dtype property)
+            if dtype != p.dtype:
+                raise LayerInputError(
+                    f"{self!r} has {p.dtype} parameters but received {dtype} input; "
+                    f"cast the input (x.astype('{p.dtype}')) or the layer (layer.astype(...))"
+                )
+            break
         if shape is not None:
             ndim = len(shape)
-        if ndim is not None and x.ndim != ndim:
+        if ndim is not None and len(x_shape) != ndim:
             expected = _fmt_shape(shape) if shape is not None else f"{ndim}-D"
             raise LayerInputError(
-                f"{self!r} expected input of shape {expected}, got {tuple(x.shape)}"
+                f"{self!r} expected input of shape {expected}, got {tuple(x_shape)}"
             )
         if shape is not None:
-            for want, got in zip(shape, x.shape):
+            for want, got in zip(shape, x_shape):
                 if want is not None and want != got:
                     raise LayerInputError(
                         f"{self!r} expected input of shape {_fmt_shape(shape)}, "
-                        f"got {tuple(x.shape)}"
+                        f"got {tuple(x_shape)}"
                     )
         if backend.checks_enabled() and not backend.all_finite(x):
             bad = int((~backend.get_array_module(x).isfinite(x)).sum())
             raise NonFiniteInputError(
                 f"{self!r} received {bad} non-finite value(s) (NaN or inf) in its input "
-                f"of shape {tuple(x.shape)}", layer=self
+                f"of shape {tuple(x_shape)}", layer=self
             )
 
     def _check_dout(self, dout, like_shape, like_dtype=None):
