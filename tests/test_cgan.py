@@ -17,9 +17,10 @@ import tinygan as tg
 from tinygan import backend
 from tinygan.gans import acgan, cgan
 from tinygan.gradcheck import check_layer, numerical_grad, rel_error
-from tinygan.layers.base import LayerInputError
+from tinygan.layers.base import LayerInputError, no_grad
 from tinygan.losses import bce_with_logits, softmax_cross_entropy
 from tinygan.models import conditional as C
+from tinygan.models.dcgan import model_state
 
 seeds = st.integers(0, 2**31 - 1)
 
@@ -187,6 +188,40 @@ def test_update_steps_follow_their_objectives(method, seed):
     np.testing.assert_allclose(float(stats["loss_G"]), float(loss_g()), rtol=1e-12)
     _compare(rec_G.seen, loss_g, G.params, seed=seed)
     assert all(np.array_equal(before[k], G.params[k]) for k in before)
+
+
+def test_generator_reads_its_label():
+    """Eval mode (each sample alone): the same z and label give the same image, another
+    label another image. A G that ignored y passes every gradient check (its embedding
+    rows would simply all be row 0's)."""
+    G, _ = tiny_pair("cgan", 0)
+    G.eval()
+    z = np.random.default_rng(0).standard_normal((3, 4))
+    with no_grad(G):
+        a = G.forward(z, np.array([1, 2, 3]))
+        b = G.forward(z, np.array([1, 7, 3]))
+    np.testing.assert_array_equal(a[[0, 2]], b[[0, 2]])
+    assert np.abs(a[1] - b[1]).max() > 1e-3
+
+
+def _running_stats(model):
+    return {k: v.copy() for k, v in model_state(model).items() if "running" in k}
+
+
+@pytest.mark.parametrize("method", ["cgan", "acgan"])
+def test_g_batchnorm_statistics_move_in_g_step_only(method):
+    """D's fakes come from G without moving G's running statistics; G's own step moves
+    them (once per iteration, as tinygan.train)."""
+    G, D = tiny_pair(method, 0)
+    x, y, z, y_fake = batch(0)
+    steps = cgan if method == "cgan" else acgan
+    before = _running_stats(G)
+    assert len(before) >= 2  # G has BatchNorm layers
+    steps.update_d(G, D, x, y, z, y_fake, Recorder(D))
+    for k, v in _running_stats(G).items():
+        np.testing.assert_array_equal(v, before[k], err_msg=k)
+    steps.update_g(G, D, z, y_fake, Recorder(G))
+    assert all(not np.array_equal(v, before[k]) for k, v in _running_stats(G).items())
 
 
 def test_fit_draws_fresh_labels_for_each_step():

@@ -170,9 +170,9 @@ def test_update_discriminators_follows_the_lsgan_loss(data, seed):
 
 
 def reference_pool(size, batches, rng):
+    """The official ImagePool.query loop (util/image_pool.py), written on lists."""
     if size == 0:
         return batches
-    """The official ImagePool.query loop (util/image_pool.py), written on lists."""
     stored, out = [], []
     for b in batches:
         res = []
@@ -260,3 +260,55 @@ def test_digit_styles_split_halves_and_know_the_truth():
     xs = {r.tobytes() for r in np.round(np.cbrt((dd.x + 1) / 2), 4).reshape(len(dd.x), -1)}
     ys = {r.tobytes() for r in np.round(np.cbrt((dd.y_true_x + 1) / 2), 4).reshape(len(dd.y), -1)}
     assert len(xs & ys) < 5  # (a handful of the 1,797 digits are exact duplicates)
+
+
+class LrLog(Recorder):
+    """A Recorder that also notes the learning rate it was asked to step with."""
+
+    def __init__(self, model):
+        super().__init__(model)
+        self.lrs = []
+
+    def step(self):
+        super().step()
+        self.lrs.append(self.lr)
+
+
+class TaggedPool:
+    """A history pool whose answer is a new array (the fakes + 100), kept for the test."""
+
+    def __init__(self):
+        self.answers = []
+
+    def query(self, fakes):
+        self.answers.append(fakes + 100.0)
+        return self.answers[-1]
+
+
+def test_fit_decays_every_learning_rate_and_trains_d_on_the_pools_answers(monkeypatch):
+    """Each step: all four optimizers at lr·linear_decay(step), and the discriminators
+    trained on what the pools returned (not on the step's own fakes)."""
+    G, F, D_X, D_Y = tiny_models("points", 0)
+    gen = np.random.default_rng(0)
+    opts = [LrLog(m) for m in (G, F, D_X, D_Y)]
+    pools = TaggedPool(), TaggedPool()
+    seen = []
+    real_step = C.update_discriminators
+
+    def spy(D_X_, D_Y_, x, y, fake_x, fake_y, opt_DX, opt_DY):
+        seen.append((fake_x, fake_y))
+        return real_step(D_X_, D_Y_, x, y, fake_x, fake_y, opt_DX, opt_DY)
+
+    monkeypatch.setattr(C, "update_discriminators", spy)
+    T, lr = 4, 0.1
+    def draw(m):
+        return gen.uniform(-1, 1, (m, 2))
+
+    C.fit(G, F, D_X, D_Y, draw, draw, opts, pools, num_steps=T, lr=lr, batch_size=3)
+    want = [lr * C.linear_decay(t, T) for t in range(T)]
+    assert want[-1] < want[0]  # the schedule does decay over these steps
+    for opt in opts:
+        assert opt.lrs == want
+    assert len(seen) == T and [len(p.answers) for p in pools] == [T, T], "pools not asked"
+    for t, (fx, fy) in enumerate(seen):
+        assert fx is pools[0].answers[t] and fy is pools[1].answers[t]

@@ -110,7 +110,15 @@ def test_cli_writes_figures_checkpoint_and_the_results_the_issue_names(reference
         assert key in res, key
     assert res["steps"] == 6 and set(res["scores"]) == {"real", "stylegan", "noise"}
     assert sorted(map(int, res["mixing_over_training"])) == list(range(7))  # steps 0…6
-    assert 0 <= res["mixing_label_follows_coarse"] <= 1 and res["mixing_pairs"] > 0
+    # the shares are counts over the reported pairs (a ≠ b, so a mixed image is labelled
+    # a or b or neither), and the target verdict is the one its value implies
+    n = res["mixing_pairs"]
+    assert n > 0
+    counts = [res[f"mixing_label_follows_{k}"] * n for k in ("coarse", "fine")]
+    assert all(abs(c - round(c)) < 1e-9 for c in counts) and sum(counts) <= n + 1e-9, counts
+    t = res["targets"]["mixing_label_follows_coarse"]
+    assert t["value"] == res["mixing_label_follows_coarse"]
+    assert t["met"] == (t["value"] >= t["target"])
     assert res["noise_pixel_std"] > 0  # six Adam steps moved the noise strengths off 0
     # the lr multiplier at work: the mapping's weights moved ~100× less than the synthesis'
     assert 0 < res["mapping_relative_change"] < res["synthesis_relative_change"] / 20

@@ -7,6 +7,8 @@ files that should catch it (the tool runs only those, to keep each run short).
 Ids: T train.py, B layers/base.py, A activations, D dense, C conv, N norm, S shape,
 L losses.py, O optim.py, W gans/wgan.py, P gans/pacgan.py, R the run layer (runs.py,
 cli.py, the state API, checkpoints and resume of the commands, divergence checks),
+F the family's layers and losses, K cgan/acgan and the conditional models, Y cyclegan,
+V 3D-GAN's adaptive D step in train.py,
 SG StyleGAN (gans/stylegan.py, layers/equalized.py, layers/style.py, models/stylegan.py,
 experiments/stylegan_report.py).
 """
@@ -26,6 +28,8 @@ SG_LAYERS = ["tests/test_stylegan_layers.py"]
 SG_EXP = ["tests/test_stylegan_experiment.py"]
 FAMILY = ["tests/test_family_layers.py"]
 FAMILY_LOSSES = ["tests/test_family_losses.py"]
+CGAN = ["tests/test_cgan.py"]
+CYCLE = ["tests/test_cyclegan.py"]
 RUNS = ["tests/test_runs.py"]
 RESUME = ["tests/test_resume.py"]
 DIVERGE = ["tests/test_divergence.py"]
@@ -263,6 +267,93 @@ MUTANTS = [
          why="LSGAN's D loss without CycleGAN's ½",
          old="return (loss_r + loss_f) * 0.5, d_r * 0.5, d_f * 0.5",
          new="return (loss_r + loss_f) * 0.5, d_r, d_f"),
+
+    # -- gans/cgan.py, gans/acgan.py, models/conditional.py: the label's path -----------------
+    dict(id="K1", file="tinygan/gans/cgan.py", tests=CGAN,
+         why="cGAN's D judges the fake batch with the real batch's labels",
+         old="    fake = D.forward(x_fake, y_fake)\n",
+         new="    fake = D.forward(x_fake, y_real)\n"),
+    dict(id="K2", file="tinygan/models/conditional.py", tests=CGAN,
+         why="the label is not passed to D (its label maps always say class 0)",
+         old="maps = label_maps(y, self.num_classes, x.shape[2:], x.dtype)",
+         new="maps = label_maps(0 * y, self.num_classes, x.shape[2:], x.dtype)"),
+    dict(id="K3", file="tinygan/models/conditional.py", tests=CGAN,
+         why="G ignores its label (the embedding of class 0 for every sample)",
+         old="        e = self.layers[0].forward(y)                       # (N, E)\n",
+         new="        e = self.layers[0].forward(0 * y)                   # (N, E)\n"),
+    dict(id="K4", file="tinygan/gans/cgan.py", tests=CGAN,
+         why="fit: D's fake batch reuses the real batch's labels",
+         old="d = step_d(G, D, x, y, sample_noise(batch_size), sample_labels(batch_size), opt_D)",
+         new="d = step_d(G, D, x, y, sample_noise(batch_size), y, opt_D)"),
+    dict(id="K5", file="tinygan/gans/cgan.py", tests=CGAN,
+         why="fit: G's step reuses D's noise batch",
+         edits=[("d = step_d(G, D, x, y, sample_noise(batch_size), sample_labels(batch_size), "
+                 "opt_D)", "z = sample_noise(batch_size)\n            "
+                 "d = step_d(G, D, x, y, z, sample_labels(batch_size), opt_D)"),
+                ("g = step_g(G, D, sample_noise(batch_size),", "g = step_g(G, D, z,")]),
+    dict(id="K6", file="tinygan/gans/cgan.py", tests=CGAN,
+         why="cGAN's D step moves G's BatchNorm statistics (twice per iteration)",
+         old="    with no_grad(G, update_stats=False):  # G gets no gradient from D's step",
+         new="    with no_grad(G):  # G gets no gradient from D's step"),
+    dict(id="K6b", file="tinygan/gans/acgan.py", tests=CGAN,
+         why="AC-GAN's D step moves G's BatchNorm statistics (twice per iteration)",
+         old="    with no_grad(G, update_stats=False):  # a constant here",
+         new="    with no_grad(G):  # a constant here"),
+    dict(id="K7", file="tinygan/gans/acgan.py", tests=CGAN,
+         why="AC-GAN's D learns the fake batch's class from the real labels",
+         old="class_loss(D.forward(x_fake), y_fake, real=False)",
+         new="class_loss(D.forward(x_fake), y_real, real=False)"),
+    dict(id="K8", file="tinygan/gans/acgan.py", tests=CGAN,
+         why="AC-GAN's G is trained to look fake (source target 0 in G's step)",
+         old="loss, dout, _, _, mean_d = class_loss(D.forward(x_fake), y, real=True)",
+         new="loss, dout, _, _, mean_d = class_loss(D.forward(x_fake), y, real=False)"),
+
+    # -- gans/cyclegan.py: the two chains, the pools, the schedule ------------------------------
+    dict(id="Y1", file="tinygan/gans/cyclegan.py", tests=CYCLE,
+         why="cycle loss in the wrong direction: ‖x − F(G(x))‖ differentiated w.r.t. x",
+         old="        loss_cyc, d_rec = l1_loss(rec_x, x)\n",
+         new="        loss_cyc, d_rec = l1_loss(x, rec_x)\n"),
+    dict(id="Y2", file="tinygan/gans/cyclegan.py", tests=CYCLE,
+         why="the cycle's gradient into F without λ_cyc",
+         old="F.backward(d_rec * lambda_cyc)", new="F.backward(d_rec)"),
+    dict(id="Y3", file="tinygan/gans/cyclegan.py", tests=CYCLE,
+         why="identity weight λ_id instead of λ_id·λ_cyc",
+         old="d_idt * (lambda_id * lambda_cyc)", new="d_idt * lambda_id"),
+    dict(id="Y4", file="tinygan/gans/cyclegan.py", tests=CYCLE,
+         why="identity term against the wrong domain: G(y) ≈ x",
+         old="        loss_id, d_idt = l1_loss(out[n:], y)\n",
+         new="        loss_id, d_idt = l1_loss(out[n:], x)\n"),
+    dict(id="Y5", file="tinygan/gans/cyclegan.py", tests=CYCLE,
+         why="D_Y trained on the fakes of the other domain",
+         old="    loss_DY = _d_step(D_Y, y, fake_y)\n",
+         new="    loss_DY = _d_step(D_Y, y, fake_x)\n"),
+    dict(id="Y6", file="tinygan/gans/cyclegan.py", tests=CYCLE,
+         why="the history pool hands out an old fake but never stores the new one",
+         old="                self.images[j] = fakes[i]\n", new=""),
+    dict(id="Y7", file="tinygan/gans/cyclegan.py", tests=CYCLE,
+         why="the history pool always swaps once full (probability 1 instead of ½)",
+         old="elif float(self.rng.random()) > 0.5:", new="elif float(self.rng.random()) >= 0.0:"),
+    dict(id="Y8", file="tinygan/gans/cyclegan.py", tests=CYCLE,
+         why="fit: the discriminators train on this step's fakes, the pools bypassed",
+         edits=[("pool_x.query(fake_x)", "fake_x"), ("pool_y.query(fake_y)", "fake_y")]),
+    dict(id="Y9", file="tinygan/gans/cyclegan.py", tests=CYCLE,
+         why="fit: the learning-rate decay reaches G and F only, not the discriminators",
+         old="        for opt in opts:\n", new="        for opt in opts[:2]:\n"),
+    dict(id="Y10", file="tinygan/gans/cyclegan.py", tests=CYCLE,
+         why="linear_decay off by one (reaches 0 at the last step: a wasted step)",
+         old="return 1.0 - max(0, step + 1 - n) / (d + 1)",
+         new="return 1.0 - max(0, step + 1 - n) / d"),
+
+    # -- train.py: 3D-GAN's adaptive D step (d_accuracy_limit) ---------------------------------
+    dict(id="V1", file="tinygan/train.py", tests=["tests/test_gan3d.py"],
+         why="D's step skipped at an accuracy exactly at the limit (≤ read as <)",
+         old="float(accuracy) <= accuracy_limit", new="float(accuracy) < accuracy_limit"),
+    dict(id="V2", file="tinygan/train.py", tests=["tests/test_gan3d.py"],
+         why="the adaptive rule inverted: D steps only when it is already too accurate",
+         old="float(accuracy) <= accuracy_limit", new="float(accuracy) > accuracy_limit"),
+    dict(id="V3", file="tinygan/train.py", tests=["tests/test_gan3d.py"],
+         why="d_accuracy counts a fake as right when its logit is positive",
+         old="(fake_logits < 0).sum()", new="(fake_logits > 0).sum()"),
 
     # -- layers/shape.py ----------------------------------------------------------------------
     dict(id="S1", file="tinygan/layers/shape.py", tests=["tests/test_shape_softmax.py"],

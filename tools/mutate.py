@@ -22,10 +22,16 @@ fails already would make every mutant look caught.
     python tools/mutate.py --list           # the catalogue
     python tools/mutate.py T1 A1            # some of them
     python tools/mutate.py --json out.json  # also write the results
+    python tools/mutate.py --hints out.json # each mutant's catching test of that run first
 
 The machine may be shared: the runs are ``nice``d, one at a time, and ``--pause-file F``
 waits (polling every 30 s) while F exists before each run, for a benchmark's quiet
 window. When you fix a bug the tests missed, add the bug here as a mutant.
+
+``--hints`` reads the results of an earlier ``--json`` run and first runs, for each
+mutant caught there, the one test that caught it (seconds instead of minutes); only if
+that test passes now does the mutant get its whole list of test files. The verdict is
+the same: a mutant is caught when some test of the suite fails on it.
 """
 
 from __future__ import annotations
@@ -95,6 +101,8 @@ def main(argv=None):
     ap.add_argument("--json", help="write the results to this file")
     ap.add_argument("--timeout", type=float, default=600, help="seconds per pytest run")
     ap.add_argument("--pause-file", help="wait while this file exists before each run")
+    ap.add_argument("--hints", help="an earlier --json file: run each mutant's catching "
+                    "test of that run first")
     ap.add_argument("--no-baseline", action="store_true",
                     help="skip the run of the unmutated tests")
     args = ap.parse_args(argv)
@@ -110,6 +118,11 @@ def main(argv=None):
         for m in chosen:
             print(f"{m['id']:<5} {m['file']:<28} {m['why']}")
         return 0
+
+    hints = {}
+    if args.hints:
+        hints = {r["id"]: r["detail"] for r in json.loads(Path(args.hints).read_text())
+                 if r["status"] == "caught"}
 
     with tempfile.TemporaryDirectory(prefix="tinygan-mutate-") as tmp:
         copy = Path(tmp)
@@ -143,7 +156,12 @@ def main(argv=None):
                 path.write_text(mutated)
                 try:
                     _wait(args.pause_file)
-                    status, detail, sec = _pytest(copy, m["tests"], args.timeout)
+                    status, detail, sec = "passed", "", 0.0
+                    if m["id"] in hints:  # the test that caught it before, alone
+                        status, detail, sec = _pytest(copy, [hints[m["id"]]], args.timeout)
+                    if status != "failed":  # passed now, or the test is gone
+                        status, detail, more = _pytest(copy, m["tests"], args.timeout)
+                        sec += more
                 finally:
                     path.write_text(original)
                 verdict = {"failed": "caught", "passed": "SURVIVED"}.get(status, status)
