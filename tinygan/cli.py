@@ -46,7 +46,7 @@ tinygan: GAN experiments with every gradient written by hand, every result asser
 Each command trains, prints what it measured next to the published or analytic value,
 and writes its figures, results.json and run.json to its own folder (--out, default
 out/<command>). Ctrl-C stops at the next step and says how to resume. The learning
-path follows the notebooks 01-07; `tinygan <command> --help` says what each one shows
+path follows the notebooks 01-09; `tinygan <command> --help` says what each one shows
 and how long it takes."""
 
 
