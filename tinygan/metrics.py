@@ -56,7 +56,44 @@ def softmax(logits):
     return e / e.sum(axis=1, keepdims=True)
 
 
-class DigitClassifier:
+class _Classifier:
+    """What the two judges share: labels, accuracy and the training loop.
+
+    A subclass has `net` (the whole network), `_inputs(x)` (checked, flattened or centred input
+    in the network's dtype) and `features_and_probs(x)`.
+    """
+
+    def predict(self, x):
+        """Host int64 class labels (N,)."""
+        return self.features_and_probs(x)[1].argmax(axis=1)
+
+    def accuracy(self, x, labels):
+        return float((self.predict(x) == backend.to_numpy(labels)).mean())
+
+    def _fit(self, x, labels, num_epochs, batch_size, lr, seed):
+        """Minibatch Adam on the mean softmax cross-entropy; returns the per-epoch losses."""
+        x_all = self._inputs(x)
+        y_all = backend.asarray(backend.to_numpy(labels).astype(np.int64))
+        n = x_all.shape[0]
+        opt = Adam(self.net, lr=lr)
+        order_rng = np.random.default_rng(seed)
+        losses = []
+        for _ in range(num_epochs):
+            perm = backend.asarray(order_rng.permutation(n))
+            total = 0.0
+            for i in range(0, n, batch_size):
+                idx = perm[i:i + batch_size]
+                opt.zero_grad()
+                logits = self.net.forward(x_all[idx])
+                loss, dlogits = softmax_cross_entropy(logits, y_all[idx])
+                self.net.backward(dlogits, need_dx=False)
+                opt.step()
+                total += float(loss) * idx.shape[0]
+            losses.append(total / n)
+        return losses
+
+
+class DigitClassifier(_Classifier):
     """A small MLP classifier whose hidden layer doubles as a feature space.
 
     Math
@@ -86,7 +123,7 @@ class DigitClassifier:
     def __repr__(self):
         return f"DigitClassifier({self.in_features}→{self.hidden}→{self.num_classes})"
 
-    def _flat(self, images):
+    def _inputs(self, images):
         x = images.reshape(images.shape[0], -1)  # (N, D)
         if x.shape[1] != self.in_features:
             raise ValueError(f"{self!r} expected images with {self.in_features} values each, "
@@ -102,7 +139,7 @@ class DigitClassifier:
         """Host float64 arrays: hidden features (N, hidden) and p(y|x) (N, K)."""
         feats, probs = [], []
         for i in range(0, images.shape[0], batch_size):
-            x = self._flat(images[i:i + batch_size])
+            x = self._inputs(images[i:i + batch_size])
             h = self.net[1].forward(self.net[0].forward(x))
             logits = self.net[2].forward(h)
             self.net.clear_cache()  # inference only: no backward will consume these
@@ -110,34 +147,9 @@ class DigitClassifier:
             probs.append(backend.to_numpy(softmax(logits)).astype(np.float64))
         return np.concatenate(feats), np.concatenate(probs)
 
-    def predict(self, images):
-        """Host int64 class labels (N,)."""
-        return self.features_and_probs(images)[1].argmax(axis=1)
-
-    def accuracy(self, images, labels):
-        return float((self.predict(images) == backend.to_numpy(labels)).mean())
-
     def fit(self, images, labels, num_epochs=60, batch_size=32, lr=3e-3, seed=0):
         """Minibatch Adam on the mean softmax cross-entropy; returns the per-epoch losses."""
-        x_all = self._flat(images)
-        y_all = backend.asarray(backend.to_numpy(labels).astype(np.int64))
-        n = x_all.shape[0]
-        opt = Adam(self.net, lr=lr)
-        order_rng = np.random.default_rng(seed)
-        losses = []
-        for _ in range(num_epochs):
-            perm = backend.asarray(order_rng.permutation(n))
-            total = 0.0
-            for i in range(0, n, batch_size):
-                idx = perm[i:i + batch_size]
-                opt.zero_grad()
-                logits = self.net.forward(x_all[idx])
-                loss, dlogits = softmax_cross_entropy(logits, y_all[idx])
-                self.net.backward(dlogits)
-                opt.step()
-                total += float(loss) * idx.shape[0]
-            losses.append(total / n)
-        return losses
+        return self._fit(images, labels, num_epochs, batch_size, lr, seed)
 
 
 def train_digit_classifier(images, labels, hidden=64, seed=0, num_epochs=60, batch_size=32,
@@ -286,7 +298,7 @@ def centre_voxels(voxels):
     return backend.asarray(out.reshape(v.shape))
 
 
-class ShapeClassifier:
+class ShapeClassifier(_Classifier):
     """A small 3-D convolutional classifier for voxel shapes, whose hidden layer doubles as
     a feature space (the voxel counterpart of :class:`DigitClassifier`).
 
@@ -323,7 +335,7 @@ class ShapeClassifier:
     def __repr__(self):
         return f"ShapeClassifier({self.size}³→{self.hidden}→{self.num_classes})"
 
-    def _prepare(self, voxels):
+    def _inputs(self, voxels):
         S = self.size
         if tuple(voxels.shape[1:]) != (1, S, S, S):
             raise ValueError(f"{self!r} expected voxels of shape (N, 1, {S}, {S}, {S}), got "
@@ -336,7 +348,7 @@ class ShapeClassifier:
         feats, probs = [], []
         self.net.eval()
         for i in range(0, voxels.shape[0], batch_size):
-            x = self._prepare(voxels[i:i + batch_size])
+            x = self._inputs(voxels[i:i + batch_size])
             with no_grad(self.net):
                 h = self.body.forward(x)
                 logits = self.head.forward(h)
@@ -345,34 +357,9 @@ class ShapeClassifier:
         self.net.train()
         return np.concatenate(feats), np.concatenate(probs)
 
-    def predict(self, voxels):
-        """Host int64 class labels (N,)."""
-        return self.features_and_probs(voxels)[1].argmax(axis=1)
-
-    def accuracy(self, voxels, labels):
-        return float((self.predict(voxels) == backend.to_numpy(labels)).mean())
-
     def fit(self, voxels, labels, num_epochs=2, batch_size=50, lr=2e-3, seed=0):
         """Minibatch Adam on the mean softmax cross-entropy; returns the per-epoch losses."""
-        x_all = self._prepare(voxels)
-        y_all = backend.asarray(backend.to_numpy(labels).astype(np.int64))
-        n = x_all.shape[0]
-        opt = Adam(self.net, lr=lr)
-        order_rng = np.random.default_rng(seed)
-        losses = []
-        for _ in range(num_epochs):
-            perm = backend.asarray(order_rng.permutation(n))
-            total = 0.0
-            for i in range(0, n, batch_size):
-                idx = perm[i:i + batch_size]
-                opt.zero_grad()
-                logits = self.net.forward(x_all[idx])
-                loss, dlogits = softmax_cross_entropy(logits, y_all[idx])
-                self.net.backward(dlogits, need_dx=False)
-                opt.step()
-                total += float(loss) * idx.shape[0]
-            losses.append(total / n)
-        return losses
+        return self._fit(voxels, labels, num_epochs, batch_size, lr, seed)
 
 
 def train_shape_classifier(voxels, labels, num_classes=None, seed=0, num_epochs=2,
