@@ -57,3 +57,14 @@ def test_lsgan_dstar_is_learned(a, b):
         x = np.linspace(-3, 3, 601)
         d = dn.model_logits(r["D"])(x)
         assert np.abs(d - dn.optimal_discriminator(p, q, x)).mean() > 0.3
+
+
+def test_the_commands_d_star_config_follows_quick_and_dstar_steps():
+    from argparse import Namespace
+
+    from tinygan.experiments import optimal_d_family as odf
+
+    assert odf.config_from_args(Namespace(quick=False, dstar_steps=None)) == odf.FULL
+    assert odf.config_from_args(Namespace(quick=True, dstar_steps=None)) == odf.QUICK
+    cfg = odf.config_from_args(Namespace(quick=True, dstar_steps=20))
+    assert cfg.num_steps == 20 and cfg.batch_size == odf.QUICK.batch_size

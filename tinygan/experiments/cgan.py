@@ -280,15 +280,6 @@ def dstar_figure(dstar):
                                        "D*(x, y) = p_data(x|y)/(p_data(x|y) + p_g(x|y))")
 
 
-def _dstar_config(args):
-    import dataclasses
-
-    cfg = odf.QUICK if args.quick else odf.FULL
-    if args.dstar_steps is not None:
-        cfg = dataclasses.replace(cfg, num_steps=args.dstar_steps)
-    return cfg
-
-
 def add_arguments(parser):
     parser.add_argument("--method", choices=["cgan", "acgan"], default="cgan",
                         help="cgan: D sees the label (label maps); acgan: D predicts it "
@@ -313,7 +304,7 @@ def add_arguments(parser):
 def main(args, run):
     steps = args.steps if args.steps is not None else (QUICK_STEPS if args.quick else STEPS)
     result = train(args.method, steps, batch_size=args.batch_size, seed=args.seed,
-                   dstar_config=_dstar_config(args),
+                   dstar_config=odf.config_from_args(args),
                    progress=not args.no_progress, run=run)
     print(f"{args.method} on the 8×8 digits: {steps} steps of batch {args.batch_size} in "
           f"{result.seconds:.0f} s (seed {args.seed})")

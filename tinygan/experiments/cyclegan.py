@@ -325,15 +325,6 @@ def passed(result, quick=False):
             and n["mode_correspondence"]["G"] >= 0.9)
 
 
-def _dstar_config(args):
-    import dataclasses
-
-    cfg = odf.QUICK if args.quick else odf.FULL
-    if args.dstar_steps is not None:
-        cfg = dataclasses.replace(cfg, num_steps=args.dstar_steps)
-    return cfg
-
-
 def add_arguments(parser):
     parser.add_argument("--data", choices=["points", "digits"], default="points",
                         help="points: 2-D mixtures related by a known map; digits: thin vs "
@@ -379,7 +370,7 @@ def main(args, run):
     lam = 0.0 if args.no_cycle else args.lambda_cyc
     result = train(data, steps, args.batch_size, seed=args.seed, lambda_cyc=lam,
                    lambda_id=args.lambda_identity, pool_size=args.pool_size,
-                   dstar_config=_dstar_config(args), run=run,
+                   dstar_config=odf.config_from_args(args), run=run,
                    progress=not args.no_progress)
     print(f"CycleGAN on {data}: {steps} steps of batch {result.config['batch_size']} in "
           f"{result.seconds:.0f} s (seed {args.seed}, λ_cyc = {lam:g}, λ_id = "

@@ -22,7 +22,7 @@ Each run takes a few seconds; ``tinygan cgan`` and ``tinygan cyclegan`` report t
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from .. import backend
 from .. import densities as dn
@@ -64,6 +64,12 @@ class Config:
 #: With 32 hidden units class 1 (two bumps) stayed near 0.008-0.011.
 FULL = Config()
 QUICK = Config(num_steps=1500, batch_size=128, lr_final=1e-4)
+
+
+def config_from_args(args):
+    """The D* check's Config for a command's --quick and --dstar-steps (cgan, cyclegan)."""
+    cfg = QUICK if args.quick else FULL
+    return cfg if args.dstar_steps is None else replace(cfg, num_steps=args.dstar_steps)
 
 
 class ClassAffineGenerator(Sequential):
