@@ -91,6 +91,22 @@ def test_backend_cupy_without_cupy_is_one_line(tmp_path, capsys):
     assert backend.name() == "numpy"
 
 
+def test_cupy_error_names_the_flag_on_the_command_line(tmp_path, capsys, monkeypatch):
+    """From the command line the fix is ``--backend numpy``; from Python it stays the call.
+
+    CuPy's import is made to fail (a None in sys.modules), so this runs on a GPU machine too.
+    """
+    monkeypatch.setitem(sys.modules, "cupy", None)
+    monkeypatch.setattr(backend, "_cupy", None)
+    rc = cli.main(["dcgan", "--backend", "cupy", "--out", str(tmp_path / "x")])
+    lines = _one_line_error(capsys, "dcgan", rc, "CuPy cannot be used here")
+    assert lines[-1].endswith("or stay on the default backend with --backend numpy."), lines
+    assert "backend.use(" not in lines[-1]
+    with pytest.raises(backend.BackendError, match=r"backend\.use\('numpy'\)\.$"):
+        backend.use("cupy")
+    assert backend.name() == "numpy"
+
+
 def test_bad_backend_variable_is_one_line(tmp_path):
     env = dict(ENV, TINYGAN_BACKEND="foo")
     res = subprocess.run([sys.executable, "-m", "tinygan", "toy2x2", "--out",

@@ -792,7 +792,13 @@ class NullRun:
 
 
 def print_error(command, message):
-    """``tinygan <command>: error: <message>`` on stderr (one line)."""
+    """``tinygan <command>: error: <message>`` on stderr (one line).
+
+    An exception that words itself for the command line (``cli_message``, as
+    :class:`tinygan.backend.BackendError` does: ``--backend numpy``, not a Python call)
+    is printed in that wording.
+    """
+    message = getattr(message, "cli_message", message)
     prog = f"tinygan {command}" if command else "tinygan"
     line = " ".join(str(message).split())  # one line, whatever the message held
     print(f"{prog}: error: {line}", file=sys.stderr, flush=True)
