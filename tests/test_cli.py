@@ -57,6 +57,18 @@ BAD_FLAGS = [
     (["modes", "--gp-lambda", "-1"], "argument --gp-lambda: expected a number ≥ 0, got -1"),
     (["modes", "--gp-lambda", "nan"], "argument --gp-lambda: expected a finite number"),
     (["modes", "--data", "moon"], "argument --data: invalid choice: 'moon'"),
+    # a batch larger than the finite training set it is drawn from
+    (["dcgan", "--batch-size", "1798"], "argument --batch-size: expected at most 1797 (the "
+                                        "images it trains on, digits 8×8), got 1798"),
+    (["cgan", "--batch-size", "1798"], "argument --batch-size: expected at most 1797 (the "
+                                       "digits it trains on), got 1798"),
+    (["stylegan", "--batch-size", "5000"], "argument --batch-size: expected at most 1797"),
+    (["cyclegan", "--data", "digits", "--batch-size", "5000"],
+     "argument --batch-size: expected at most 898 (the images of the smaller digit half it "
+     "trains on), got 5000"),
+    (["gan3d", "--batch-size", "4001"], "argument --batch-size: expected at most 4000 (the "
+                                        "voxel shapes it trains on), got 4001"),
+    (["gan3d", "--quick", "--batch-size", "401"], "argument --batch-size: expected at most 400"),
 ]
 
 
@@ -426,3 +438,24 @@ def test_stylegan_and_gan3d_quick_reports_print_no_target():
     assert table.endswith("classes covered 0.250, IS / IS_real 0.486 (quick mode: no target)")
     assert gan3d.GAN3DResult.table(g).endswith("0.486 (target ≥ 0.9)")
 
+
+def test_a_batch_as_large_as_the_training_set_is_accepted(tmp_path, capsys):
+    """The bound is the set's size, not one less; infinite data (cyclegan's points) has none;
+    dcgan --data is checked against the files once they are read (before training)."""
+    from tinygan.experiments import cgan, cyclegan, dcgan, gan3d, stylegan
+
+    parser = cli.build_parser()
+    for mod, argv in [(dcgan, ["dcgan", "--batch-size", "1797"]),
+                      (cgan, ["cgan", "--batch-size", "1797"]),
+                      (stylegan, ["stylegan", "--batch-size", "1797"]),
+                      (cyclegan, ["cyclegan", "--data", "digits", "--batch-size", "898"]),
+                      (cyclegan, ["cyclegan", "--batch-size", "5000"]),
+                      (gan3d, ["gan3d", "--quick", "--batch-size", "400"])]:
+        mod.check_args(parser.parse_args(argv))  # does not raise
+    d = tmp_path / "thirty"
+    d.mkdir()
+    _write_idx_images(d, np.zeros((30, 28, 28), np.uint8), np.arange(30, dtype=np.uint8) % 10)
+    rc = cli.main(["dcgan", "--data", str(d), "--batch-size", "31", "--out",
+                   str(tmp_path / "o"), "--no-progress"])
+    _one_line_error(capsys, "dcgan", rc, "argument --batch-size: expected at most 30 (the images "
+                                         "it trains on, IDX thirty 28×28), got 31")

@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 
 from .. import backend, runs
 from .. import metrics as M
-from ..data.digits import load_digits, train_test_split
+from ..data.digits import load_digits, load_digits_raw, train_test_split
 from ..family_plots import plot_class_rows, plot_dstar_1d, plot_interpolation
 from ..gans import cgan
 from ..image_plots import animate_samples, interpolate_latents, plot_class_histograms, plot_losses
@@ -295,7 +295,8 @@ def add_arguments(parser):
                         help=f"training steps, one D and one G step each (default: {STEPS}; "
                              f"--quick: {QUICK_STEPS})")
     parser.add_argument("--batch-size", type=runs.int_at_least(2, "BatchNorm needs a batch"),
-                        default=64, help="minibatch size (default: 64)")
+                        default=64, help="minibatch size, at most the 1797 digits, drawn "
+                                         "with replacement (default: 64)")
     parser.add_argument("--dstar-steps", type=runs.positive_int, default=None, metavar="N",
                         help=f"steps of the 1-D D* check before training (default: "
                              f"{odf.FULL.num_steps}; --quick: {odf.QUICK.num_steps})")
@@ -303,6 +304,10 @@ def add_arguments(parser):
                         help=f"about 20 s: {QUICK_STEPS} steps and a shorter 1-D D* check")
     parser.add_argument("--seed", type=runs.seed, default=0,
                         help="seed of the networks, the batches and the scores (default: 0)")
+
+
+def check_args(args):
+    runs.check_batch_size(args.batch_size, len(load_digits_raw()[1]), "the digits it trains on")
 
 
 def main(args, run):

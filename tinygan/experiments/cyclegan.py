@@ -339,8 +339,11 @@ def add_arguments(parser):
                              f"{STEPS['points']}, digits {STEPS['digits']}; --quick: "
                              f"{QUICK_STEPS['points']} and {QUICK_STEPS['digits']})")
     parser.add_argument("--batch-size", type=runs.positive_int, default=None,
-                        help=f"images or points per domain per step (default: points "
-                             f"{BATCH_SIZE['points']}, digits {BATCH_SIZE['digits']})")
+                        help=f"images or points per domain per step: points are drawn fresh "
+                             f"from their mixtures (any size), digits with replacement from "
+                             f"their halves (at most the smaller half's {_digit_half()} images) "
+                             f"(default: points {BATCH_SIZE['points']}, digits "
+                             f"{BATCH_SIZE['digits']})")
     parser.add_argument("--no-cycle", action="store_true",
                         help="the ablation: λ_cyc = 0 (and with it the identity term, whose "
                              "weight is λ_id·λ_cyc) (default: off)")
@@ -362,7 +365,17 @@ def add_arguments(parser):
                         help="seed of the networks, the batches and the evaluation (default: 0)")
 
 
+def _digit_half():
+    """The size of the smaller digit half (the halves are split by class: seed-free sizes)."""
+    from ..data.digits import load_digits_raw, train_test_split
+
+    return min(len(h) for h in train_test_split(load_digits_raw()[1]))
+
+
 def check_args(args):
+    if args.data == "digits":
+        runs.check_batch_size(args.batch_size, _digit_half(),
+                              "the images of the smaller digit half it trains on")
     if args.no_cycle and args.lambda_cyc != C.LAMBDA_CYC:
         raise runs.UsageError("--no-cycle sets λ_cyc = 0; give either --no-cycle or "
                               "--lambda-cyc, not both")

@@ -266,7 +266,10 @@ def add_arguments(parser):
                         help=f"generator steps (default: {s['steps']}; --quick: "
                              f"{QUICK['steps']})")
     parser.add_argument("--batch-size", type=runs.int_at_least(2, "BatchNorm needs a batch"),
-                        default=None, help=f"minibatch size (default: {s['batch_size']}; the "
+                        default=None, help=f"minibatch size, at most the {s['train_shapes']} "
+                                           f"training shapes ({QUICK['train_shapes']} with "
+                                           "--quick), drawn with replacement (default: "
+                                           f"{s['batch_size']}; the "
                                            f"paper's is {PAPER['batch_size']}; --quick: "
                                            f"{QUICK['batch_size']})")
     parser.add_argument("--width", type=runs.positive_int, default=s["width"],
@@ -290,6 +293,8 @@ def add_arguments(parser):
 
 
 def check_args(args):
+    n = {**SETTINGS, **settings_from_args(args)}["train_shapes"]
+    runs.check_batch_size(args.batch_size, n, "the voxel shapes it trains on")
     if args.accuracy_limit > 1:
         raise runs.UsageError(f"--accuracy-limit is a share of correct decisions, at most 1; "
                               f"got {args.accuracy_limit}")

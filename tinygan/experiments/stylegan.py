@@ -49,7 +49,7 @@ from dataclasses import dataclass, field
 
 from .. import backend, runs
 from .. import metrics as M
-from ..data.digits import load_digits, train_test_split
+from ..data.digits import load_digits, load_digits_raw, train_test_split
 from ..gans import stylegan as sg
 from ..image_plots import animate_samples, plot_image_grid, plot_losses
 from ..models.stylegan import StyleGenerator, mix_styles, style_discriminator
@@ -359,7 +359,8 @@ def add_arguments(parser):
     parser.add_argument("--seed", type=runs.seed, default=0,
                         help="seed of the networks, the batches and the scores (default: 0)")
     parser.add_argument("--batch-size", type=runs.positive_int, default=DEFAULTS["batch_size"],
-                        help=f"minibatch size (default: {DEFAULTS['batch_size']})")
+                        help="minibatch size, at most the 1797 digits, drawn with "
+                             f"replacement (default: {DEFAULTS['batch_size']})")
     parser.add_argument("--r1-gamma", type=runs.nonnegative_float,
                         default=DEFAULTS["r1_gamma"],
                         help=f"γ of the R1 penalty, 0 to switch it off (default: "
@@ -382,6 +383,10 @@ def add_arguments(parser):
     parser.add_argument("--no-dcgan", action="store_true",
                         help="skip the DCGAN baseline of the same steps (default: trained "
                              "and scored)")
+
+
+def check_args(args):
+    runs.check_batch_size(args.batch_size, len(load_digits_raw()[1]), "the digits it trains on")
 
 
 def main(args, run):
