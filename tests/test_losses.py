@@ -73,6 +73,20 @@ def test_gradient_is_sigmoid_minus_label_over_n():
     np.testing.assert_allclose(da, (1 / (1 + np.exp(-a)) - y) / 3, rtol=1e-14)
 
 
+@given(shape=shapes, seed=seeds, label=st.sampled_from([0, 1, 0.25]),
+       dtype=st.sampled_from(["float32", "float64"]))
+def test_a_number_label_gives_the_bits_of_an_array_full_of_it(xp, shape, seed, label, dtype):
+    # the trainer passes y = 1 / y = 0 for its all-real / all-fake batches; the result must be
+    # bit-identical to the array form, so that checkpoints and histories do not move
+    gen = np.random.default_rng(seed)
+    a = xp.asarray(gen.uniform(-30, 30, shape).astype(dtype))
+    a[0, 0] = 0.0  # max(a, 0) = 0 and σ(a) = 1/2 exactly
+    l_num, d_num = losses.bce_with_logits(a, label)
+    l_arr, d_arr = losses.bce_with_logits(a, xp.full_like(a, label))
+    assert l_num.dtype == l_arr.dtype == a.dtype and d_num.dtype == d_arr.dtype == a.dtype
+    assert l_num.tobytes() == l_arr.tobytes() and d_num.tobytes() == d_arr.tobytes()
+
+
 def test_extreme_logits_are_finite_without_warnings():
     # warnings are errors under pytest, so an overflow in exp would fail here
     a = np.array([[1000.0], [-1000.0], [1000.0], [-1000.0]])
@@ -109,6 +123,8 @@ def test_bad_inputs():
     with pytest.raises(ValueError,
                        match=r"same shape \(no broadcasting\), got \(3, 1\) and \(3,\)"):
         losses.bce_with_logits(np.zeros((3, 1)), np.zeros(3))
+    with pytest.raises(ValueError, match="logits must be a floating-point array, got list"):
+        losses.bce_with_logits([0.0, 1.0], 1)
     with pytest.raises(ValueError, match="strictly inside"):
         losses.bce(np.array([0.0, 0.5]), np.array([0.0, 1.0]))
     with pytest.raises(ValueError, match="unknown generator loss 'wasserstein'"):

@@ -93,18 +93,34 @@ def bce_with_logits(a, y):
 
     The second form never overflows and needs no clipping: finite for a = ±1000.
 
-    Shapes: a, y: any, equal. Returns (loss: 0-d, da: like a).
+    Shapes: a: any; y: like a, or one number for every element (the GAN trainer's
+    all-real batch is ``y = 1``, its all-fake batch ``y = 0``). Returns (loss: 0-d, da:
+    like a).
+
+    A number y gives the same bits as an array full of it: a·1 = a and a·0 = ±0 exactly,
+    so for those two labels the product (and the − 0) is skipped, a third fewer array
+    operations on the 2×2 toy's one-element batches.
 
     Derivation: derivations/01_backprop_dense_sigmoid_bce.md#why-dl-dlogit-is-sigmoid-minus-y
     """
-    _check_pair("bce_with_logits", a, y)
-    xp = backend.get_array_module(a, y)
+    scalar = isinstance(y, (int, float)) and not isinstance(y, bool)
+    if scalar:
+        _check_logits("bce_with_logits", a)
+    else:
+        _check_pair("bce_with_logits", a, y)
+    xp = backend.get_array_module(a) if scalar else backend.get_array_module(a, y)
     n = a.size
     e = xp.exp(-xp.abs(a))                # shared by the loss and by σ(a)
     pos = xp.maximum(a, 0)
-    loss = (pos - a * y + xp.log1p(e)).sum() / n
+    if scalar and y == 0:
+        t = pos                           # max(a, 0) − a·0
+    elif scalar and y == 1:
+        t = pos - a                       # max(a, 0) − a·1
+    else:
+        t = pos - a * y
+    loss = (t + xp.log1p(e)).sum() / n
     p = xp.exp(a - pos) / (1 + e)         # σ(a) = e^min(a,0)/(1 + e^−|a|), as sigmoid() has it
-    da = (p - y) / n
+    da = p / n if scalar and y == 0 else (p - y) / n
     return loss, da
 
 

@@ -28,6 +28,7 @@ checkpoint takes exactly the steps it would have taken. Scratch buffers are not 
 from __future__ import annotations
 
 import math
+import operator
 
 from . import backend
 
@@ -84,8 +85,8 @@ class _Chunk:
             p -= d
 
 
-def _live_arrays(model):
-    """(param, grad) of every parameter of ``model``, in the order of its ``params``.
+def _live_arrays(model, out):
+    """Append every parameter and gradient array of ``model`` to ``out``, in a fixed order.
 
     The same arrays as ``_pairs`` without their keys: a container's flat keys
     (``"0.W"``) are strings built on each access, and the check that runs every step
@@ -93,9 +94,12 @@ def _live_arrays(model):
     """
     layers = getattr(model, "layers", None)
     if layers is None:
-        grads = model.grads
-        return [(p, grads[k]) for k, p in model.params.items()]
-    return [pg for layer in layers for pg in _live_arrays(layer)]
+        out += model.params.values()
+        out += model.grads.values()
+    else:
+        for layer in layers:
+            _live_arrays(layer, out)
+    return out
 
 
 class Optimizer:
@@ -113,7 +117,7 @@ class Optimizer:
         self.lr = float(lr)
         self.t = 0  # number of steps taken
         self.state: dict = {}
-        self._arrays: list = []   # the (param, grad) arrays the chunks were laid out for
+        self._arrays: list = []   # the param and grad arrays the chunks were laid out for
         self._chunks: list = []
 
     def _pairs(self):
@@ -129,10 +133,12 @@ class Optimizer:
 
     def step(self):
         self.t += 1
-        arrays = [pg for m in self.models for pg in _live_arrays(m)]
-        if len(arrays) != len(self._arrays) or any(
-                p is not q or g is not h for (p, g), (q, h) in zip(arrays, self._arrays)):
+        arrays = []
+        for m in self.models:
+            _live_arrays(m, arrays)
+        if len(arrays) != len(self._arrays) or not all(map(operator.is_, arrays, self._arrays)):
             self._layout(list(self._pairs()))  # the first step, or an array was replaced
+            self._arrays = arrays
         for chunk in self._chunks:
             self._direction(chunk, chunk.gather(), chunk.out)
             chunk.apply()
@@ -191,7 +197,6 @@ class Optimizer:
                     if name not in self.state.get(key, {}):  # C order: flat views below
                         self._adopt(old, pairs[i], name, chunk.xp.zeros(p.shape, dtype=p.dtype))
                     chunk.state[name] = self.state[key][name].reshape(-1)[a:b]
-        self._arrays = [(p, g) for _, p, g in pairs]
 
     def _adopt(self, old, pair, name, arr):
         """Make ``arr`` the state ``name`` of one parameter, with its old value if it had one."""
@@ -312,25 +317,27 @@ class Adam(Optimizer):
         return ("m", "v")
 
     def _direction(self, chunk, g, buf):
-        xp = chunk.xp
+        xp, f = chunk.xp, chunk.dtype.type
         m, v = chunk.state["m"], chunk.state["v"]
         c1 = 1 - self.b1 ** self.t
         c2 = 1 - self.b2 ** self.t
+        # The scalars are made arrays' dtype scalars once here: the value a Python float
+        # would be rounded to anyway (so the same bits), without its per-call conversion.
         # 1. m ← β₁m + (1 − β₁)g
-        m *= self.b1
-        xp.multiply(g, 1 - self.b1, out=buf)
+        m *= f(self.b1)
+        xp.multiply(g, f(1 - self.b1), out=buf)
         m += buf
         # 2. v ← β₂v + (1 − β₂)g²
-        v *= self.b2
+        v *= f(self.b2)
         xp.multiply(g, g, out=buf)
-        buf *= 1 - self.b2
+        buf *= f(1 - self.b2)
         v += buf
         # 3. the step lr·m̂/(√v̂ + ε). Multiplying numerator and denominator by √c₂:
         #    lr·m̂/(√v̂ + ε) = (lr·√c₂/c₁)·m/(√v + ε√c₂): the corrections become two scalars.
         xp.sqrt(v, out=buf)
-        buf += self.eps * math.sqrt(c2)
+        buf += f(self.eps * math.sqrt(c2))
         xp.divide(m, buf, out=buf)
-        buf *= self.lr * math.sqrt(c2) / c1
+        buf *= f(self.lr * math.sqrt(c2) / c1)
         return buf
 
 

@@ -87,19 +87,19 @@ def update_d(G, D, x_real, z, opt_D, accuracy_limit=None):
     either way (they moved with the forwards).
 
     Returns a dict of 0-d arrays: ``loss_D``, ``D_real`` and ``D_fake`` (mean
-    probabilities), ``D_accuracy``, and ``D_updated`` (1.0, or 0.0 for a skipped step).
+    probabilities); ``D_accuracy`` (a number, see :func:`d_accuracy`) and ``D_updated``
+    (1.0, or 0.0 for a skipped step).
     """
     D.zero_grad()
     x_fake = fake_batch(G, z)
-    xp = backend.get_array_module(x_fake)
 
     real_logits = D.forward(x_real)
     _check_logits_shape(real_logits)
-    loss_real, d_real = bce_with_logits(real_logits, xp.ones_like(real_logits))
+    loss_real, d_real = bce_with_logits(real_logits, 1)
     D.backward(d_real, need_dx=False)  # nothing upstream of the data needs a gradient
 
     fake_logits = D.forward(x_fake)
-    loss_fake, d_fake = bce_with_logits(fake_logits, xp.zeros_like(fake_logits))
+    loss_fake, d_fake = bce_with_logits(fake_logits, 0)
     D.backward(d_fake, need_dx=False)
 
     accuracy = d_accuracy(real_logits, fake_logits)
@@ -115,15 +115,17 @@ def update_d(G, D, x_real, z, opt_D, accuracy_limit=None):
 def d_accuracy(real_logits, fake_logits):
     """D's accuracy at D(x) = 1/2: (#{real logit > 0} + #{fake logit < 0}) / (m_real + m_fake).
 
-    A 0-d array. A logit of exactly 0 (D = 1/2) counts as wrong on both sides.
+    A number (a 0-d array on CuPy; ``float()`` reads either). A logit of exactly 0
+    (D = 1/2) counts as wrong on both sides.
 
     >>> from tinygan import backend
     >>> xp = backend.xp()
     >>> float(d_accuracy(xp.asarray([[2.0], [-1.0]]), xp.asarray([[-3.0], [0.0]])))
     0.5
     """
-    return ((real_logits > 0).sum() + (fake_logits < 0).sum()) / (real_logits.size
-                                                                  + fake_logits.size)
+    xp = backend.get_array_module(real_logits, fake_logits)
+    return ((xp.count_nonzero(real_logits > 0) + xp.count_nonzero(fake_logits < 0))
+            / (real_logits.size + fake_logits.size))
 
 
 def update_g(G, D, z, opt_G, loss="nonsaturating"):

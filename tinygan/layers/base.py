@@ -28,8 +28,6 @@ A layer writes ``self.cache = ...`` in its forward; the checks above live in the
 
 from __future__ import annotations
 
-import contextlib
-
 from .. import backend
 
 
@@ -61,17 +59,21 @@ class Layer:
         self.update_stats = True  # see no_grad(update_stats=False): BatchNorm only
 
     # -- the one-slot cache ----------------------------------------------------
+    _cache = None  # a class default, so that a layer's own _cache is always readable
+    #: (shape, dtype, ndim, shape spec) of the last input _check_input accepted
+    _input_ok = None
+
     @property
     def cache(self):
         """What the last forward left for its backward (None when there is none)."""
-        return self.__dict__.get("_cache")
+        return self._cache
 
     @cache.setter
     def cache(self, value):
         if value is not None:
             if not self.caching:  # inside no_grad(): no backward will follow
                 return
-            if self.training and self.__dict__.get("_cache") is not None:
+            if self._cache is not None and self.training:
                 raise RuntimeError(
                     f"{self!r}.forward() was called again before backward() consumed the "
                     "cache of its previous forward (training mode): the second forward "
@@ -121,6 +123,7 @@ class Layer:
             self.params[k] = self.params[k].astype(dtype)
             self.grads[k] = xp.zeros_like(self.params[k])
         self.cache = None
+        self._input_ok = None  # the accepted input dtype changed with the parameters'
         return self
 
     def num_params(self) -> int:
@@ -163,22 +166,25 @@ class Layer:
     # -- helpers for subclasses -------------------------------------------------
     def _pop_cache(self):
         """Take the cache left by ``forward``; raise if there is none."""
-        if self.cache is None:
+        cache = self._cache
+        if cache is None:
             raise RuntimeError(
                 f"{self!r}.backward() was called without a matching forward(): "
                 "each forward caches what one backward needs, and backward consumes it "
                 "(a forward inside no_grad() caches nothing)"
             )
-        cache, self._cache = self.cache, None
+        self._cache = None
         return cache
 
     def _check_input(self, x, ndim=None, shape=None):
         """Fail early, naming this layer, on a wrong type, dtype, rank, shape or NaN.
 
         ``shape`` may contain ``None`` for free dimensions, e.g. ``(None, 64)``.
-        Every layer calls this on every forward: the common case (all well) takes one
-        attribute read per property and one comparison per dimension; the messages are
-        built only when something is wrong.
+        Every layer calls this on every forward, so the common case is cheap: the shape
+        and dtype of the last input that passed are remembered (``astype`` forgets them),
+        and an input with the same two skips straight to the finiteness check, the one
+        check whose answer changes from step to step. The messages are built only when
+        something is wrong.
         """
         try:
             dtype, x_shape = x.dtype, x.shape
@@ -187,6 +193,18 @@ class Layer:
                 f"{self!r} expected an array, got {type(x).__name__}; "
                 "convert with tinygan.backend.asarray(x, dtype)"
             ) from None
+        if self._input_ok != (x_shape, dtype, ndim, shape):
+            self._check_input_signature(dtype, x_shape, ndim, shape)
+            self._input_ok = (x_shape, dtype, ndim, shape)
+        if backend.checks_enabled() and not backend.all_finite(x):
+            bad = int((~backend.get_array_module(x).isfinite(x)).sum())
+            raise NonFiniteInputError(
+                f"{self!r} received {bad} non-finite value(s) (NaN or inf) in its input "
+                f"of shape {tuple(x_shape)}", layer=self
+            )
+
+    def _check_input_signature(self, dtype, x_shape, ndim, shape):
+        """The dtype, rank and shape part of :meth:`_check_input`."""
         if dtype.kind != "f":
             raise LayerInputError(
                 f"{self!r} expected a floating-point array, got dtype {dtype}"
@@ -212,17 +230,15 @@ class Layer:
                         f"{self!r} expected input of shape {_fmt_shape(shape)}, "
                         f"got {tuple(x_shape)}"
                     )
-        if backend.checks_enabled() and not backend.all_finite(x):
-            bad = int((~backend.get_array_module(x).isfinite(x)).sum())
-            raise NonFiniteInputError(
-                f"{self!r} received {bad} non-finite value(s) (NaN or inf) in its input "
-                f"of shape {tuple(x_shape)}", layer=self
-            )
 
     def _check_dout(self, dout, like_shape, like_dtype=None):
-        """Upstream gradients must match the forward output exactly: no broadcasting."""
-        if not hasattr(dout, "shape") or tuple(dout.shape) != tuple(like_shape):
-            got = tuple(dout.shape) if hasattr(dout, "shape") else type(dout).__name__
+        """Upstream gradients must match the forward output exactly: no broadcasting.
+
+        ``like_shape`` is a tuple (an array's ``shape`` is one).
+        """
+        shape = getattr(dout, "shape", None)
+        if shape != like_shape and (shape is None or tuple(shape) != tuple(like_shape)):
+            got = tuple(shape) if shape is not None else type(dout).__name__
             raise LayerInputError(
                 f"{self!r}.backward expected dout of shape {tuple(like_shape)} "
                 f"(the shape of its output), got {got}"
@@ -233,34 +249,43 @@ class Layer:
             )
 
 
-def _walk(layer):
-    yield layer
-    for child in getattr(layer, "layers", ()):
-        yield from _walk(child)
+def _all_layers(model):
+    """``model`` and every layer inside it (a list, breadth first)."""
+    layers = [model]
+    for layer in layers:  # the list grows while it is walked
+        layers.extend(getattr(layer, "layers", ()))
+    return layers
 
 
-@contextlib.contextmanager
-def frozen(model):
+class frozen:
     """Treat ``model``'s parameters as constants inside the block.
 
     ``model.backward`` still returns dL/dx, but no layer computes or accumulates
     parameter gradients: PyTorch's ``requires_grad_(False)``. In the generator's
     step the gradient must flow *through* D into G, while D's own parameter
     gradients would be thrown away; freezing D skips that work instead.
+
+    (A class with ``__enter__``/``__exit__`` rather than a ``contextlib`` generator: the
+    trainer enters this and :class:`no_grad` once per step each, and on the 2×2 toy the
+    generator machinery cost as much as the one-element layer calls inside the block.)
     """
-    layers = list(_walk(model))
-    before = [layer.frozen for layer in layers]
-    for layer in layers:
-        layer.frozen = True
-    try:
-        yield model
-    finally:
-        for layer, was in zip(layers, before):
+
+    def __init__(self, model):
+        self.model = model
+
+    def __enter__(self):
+        self.layers = _all_layers(self.model)
+        self.before = [layer.frozen for layer in self.layers]
+        for layer in self.layers:
+            layer.frozen = True
+        return self.model
+
+    def __exit__(self, *exc):
+        for layer, was in zip(self.layers, self.before):
             layer.frozen = was
 
 
-@contextlib.contextmanager
-def no_grad(model, update_stats=True):
+class no_grad:
     """Forwards inside the block are not differentiated: no layer stores a cache.
 
     The manual counterpart of ``torch.no_grad()``: use it where an output is a
@@ -273,15 +298,20 @@ def no_grad(model, update_stats=True):
     uses it for G's forward in D's step (:func:`tinygan.train.fake_batch`), so that G's
     running statistics are updated once per iteration, in G's own step.
     """
-    layers = list(_walk(model))
-    before = [(layer.caching, layer.update_stats) for layer in layers]
-    for layer in layers:
-        layer.caching = False
-        layer.update_stats = layer.update_stats and update_stats
-    try:
-        yield model
-    finally:
-        for layer, (caching, stats) in zip(layers, before):
+
+    def __init__(self, model, update_stats=True):
+        self.model, self.update_stats = model, update_stats
+
+    def __enter__(self):
+        self.layers = _all_layers(self.model)
+        self.before = [(layer.caching, layer.update_stats) for layer in self.layers]
+        for layer in self.layers:
+            layer.caching = False
+            layer.update_stats = layer.update_stats and self.update_stats
+        return self.model
+
+    def __exit__(self, *exc):
+        for layer, (caching, stats) in zip(self.layers, self.before):
             layer.caching, layer.update_stats = caching, stats
 
 
