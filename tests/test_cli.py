@@ -57,6 +57,18 @@ BAD_FLAGS = [
     (["modes", "--gp-lambda", "-1"], "argument --gp-lambda: expected a number ≥ 0, got -1"),
     (["modes", "--gp-lambda", "nan"], "argument --gp-lambda: expected a finite number"),
     (["modes", "--data", "moon"], "argument --data: invalid choice: 'moon'"),
+    # a batch larger than the finite training set it is drawn from
+    (["dcgan", "--batch-size", "1798"], "argument --batch-size: expected at most 1797 (the "
+                                        "images it trains on, digits 8×8), got 1798"),
+    (["cgan", "--batch-size", "1798"], "argument --batch-size: expected at most 1797 (the "
+                                       "digits it trains on), got 1798"),
+    (["stylegan", "--batch-size", "5000"], "argument --batch-size: expected at most 1797"),
+    (["cyclegan", "--data", "digits", "--batch-size", "5000"],
+     "argument --batch-size: expected at most 898 (the images of the smaller digit half it "
+     "trains on), got 5000"),
+    (["gan3d", "--batch-size", "4001"], "argument --batch-size: expected at most 4000 (the "
+                                        "voxel shapes it trains on), got 4001"),
+    (["gan3d", "--quick", "--batch-size", "401"], "argument --batch-size: expected at most 400"),
 ]
 
 
@@ -88,6 +100,22 @@ def test_backend_cupy_without_cupy_is_one_line(tmp_path, capsys):
     rc = cli.main(["dcgan", "--backend", "cupy", "--out", str(tmp_path / "x")])
     _one_line_error(capsys, "dcgan", rc, "CuPy cannot be used here")
     assert not (tmp_path / "x").exists()  # refused before the folder was made
+    assert backend.name() == "numpy"
+
+
+def test_cupy_error_names_the_flag_on_the_command_line(tmp_path, capsys, monkeypatch):
+    """From the command line the fix is ``--backend numpy``; from Python it stays the call.
+
+    CuPy's import is made to fail (a None in sys.modules), so this runs on a GPU machine too.
+    """
+    monkeypatch.setitem(sys.modules, "cupy", None)
+    monkeypatch.setattr(backend, "_cupy", None)
+    rc = cli.main(["dcgan", "--backend", "cupy", "--out", str(tmp_path / "x")])
+    lines = _one_line_error(capsys, "dcgan", rc, "CuPy cannot be used here")
+    assert lines[-1].endswith("or stay on the default backend with --backend numpy."), lines
+    assert "backend.use(" not in lines[-1]
+    with pytest.raises(backend.BackendError, match=r"backend\.use\('numpy'\)\.$"):
+        backend.use("cupy")
     assert backend.name() == "numpy"
 
 
@@ -311,3 +339,123 @@ def test_demo_passes_its_flags_and_resumes_what_was_interrupted(tmp_path, monkey
     assert "--resume" in calls[0][1] and "--resume" not in calls[1][1]
     assert calls[0][2] == f"tinygan demo --out {out} --resume"
     assert "completed already" in capsys.readouterr().out
+
+
+# -- quick mode prints the targets it gates, and no other ---------------------------------------
+# (the reports of cgan, cyclegan, stylegan and gan3d, on made-up numbers: no training)
+
+def _score(**extra):
+    return {"inception_score": 1.5, "fid": 3.0, "histogram": [10] * 10, "classes_present": 8,
+            "n": 100, **extra}
+
+
+def _cgan_result():
+    from tinygan.experiments import cgan
+    from tinygan.train import History
+
+    return cgan.CGANResult(
+        method="cgan", G=None, D=None, config={}, history=History(), classifier=None,
+        classifier_accuracy=0.97, label_accuracy=0.925, per_class_accuracy=[0.9] * 10,
+        scores={"real": _score(), "conditioned": _score()}, per_class=[_score()] * 10,
+        dstar={"mean_abs_error_m": [0.0043, 0.0201], "target": 0.01}, seconds=1.0)
+
+
+def _cyclegan_result(data, lam=10.0):
+    from tinygan.experiments import cyclegan
+
+    two = {"G": 0.5, "F": 0.5}
+    numbers = {"cycle_l1": {"X": 0.0011, "Y": 0.0011}}
+    if data == "points":
+        modes = {"modes": 0, "num_modes": 5, "high_quality": 0.0}
+        numbers.update(modes_G=modes, modes_F=modes, mode_correspondence=two, map_error=two,
+                       std_Y=0.13)
+    else:
+        numbers.update(label_preserved=two, judge_on_truth=0.9, paired_l1=two,
+                       paired_l1_identity=two)
+    return cyclegan.CycleResult(
+        data=data, G=None, F=None, D_X=None, D_Y=None, config={"lambda_cyc": lam},
+        history=None, numbers=numbers, seconds=1.0,
+        dstar=[{"relative_error_m": 0.02, "a": -1, "b": 1}, {"relative_error_m": 0.02,
+                                                                "a": 0, "b": 1}])
+
+
+def test_cgan_quick_report_shows_the_quick_target_and_no_dstar_target():
+    from tinygan.experiments import cgan
+
+    r = _cgan_result()  # the demo's numbers: D* of class 1 above 0.01, and that is fine
+    assert cgan.passed(r, quick=True) and not cgan.passed(r, quick=False)
+    quick, full = r.table(quick=True), r.table()
+    assert "label_accuracy 0.925 (target ≥ 0.8 in quick mode)" in quick
+    dstar = [ln for ln in quick.splitlines() if ln.startswith("conditional D*")]
+    assert dstar[0].endswith("0.0201 (class 1)  (quick mode: no target)"), dstar
+    assert "target ≤" not in quick and "0.95" not in quick
+    assert "(target ≥ 0.95)" in full and full.endswith("(class 1)  (target ≤ 0.01)")
+
+
+@pytest.mark.parametrize("data", ["points", "digits"])
+def test_cyclegan_quick_report_shows_the_quick_targets_and_no_dstar_target(data):
+    r = _cyclegan_result(data)
+    quick, full = r.table(quick=True), r.table()
+    assert quick.endswith("(a = 0, b = 1)  (quick mode: no target)")
+    assert full.endswith("(a = 0, b = 1)  (target ≤ 0.01)")
+    if data == "points":
+        assert "(λ_cyc = 10; target ≤ 0.01 both ways in quick mode)" in quick
+        assert "(λ_cyc = 10)" in full
+    else:
+        assert "(target for G ≥ 0.4 in quick mode;" in quick and "0.9;" not in quick
+        assert "(target for G ≥ 0.9;" in full
+        ablation = _cyclegan_result(data, lam=0.0).table(quick=True)  # gates nothing
+        assert "(quick mode: no target;" in ablation and "≥" not in ablation
+
+
+def test_stylegan_and_gan3d_quick_reports_print_no_target():
+    from types import SimpleNamespace
+
+    from tinygan.experiments import gan3d, stylegan
+    from tinygan.train import History
+
+    def history(n):
+        h = History()
+        h.loss_G, h.D_updated = [0.0] * n, [1.0] * n
+        return h
+
+    s = SimpleNamespace(scores={"real": _score()}, accuracy=0.97, dcgan={}, mapping_change={
+        "mapping": 0.0, "synthesis": 0.0}, truncation={1.0: _score()}, noise={
+        "pixel_std_noise": 0.1, "pixel_std_style": 0.3}, mixing={
+        "pairs": 191, "cutoff": 2, "follows_coarse": 0.298, "follows_fine": 0.361,
+        "follows_coarse_reversed": 0.262})
+    for steps, quick, note in [(40, True, "0.298   (quick mode: no target)"),
+                               (500, False, "0.298   (a short run: no target)"),
+                               (stylegan.STEPS, False, "0.298   target ≥ 0.9")]:
+        s.history = history(steps)
+        table = stylegan.StyleGANResult.table(s, quick=quick)
+        assert note in table and table.count("target") == 1, table
+    g = SimpleNamespace(accuracy=0.62, scores={k: _score() for k in ("real", "gan3d", "noise")},
+                        nearest={k: {"mean": 0.2, "median": 0.2, "share_above_0.95": 0.0}
+                                 for k in ("real", "gan3d")}, history=history(30),
+                        classes_covered_fraction=0.25, is_ratio_to_real=0.486)
+    table = gan3d.GAN3DResult.table(g, no_target="quick mode")
+    assert table.endswith("classes covered 0.250, IS / IS_real 0.486 (quick mode: no target)")
+    assert gan3d.GAN3DResult.table(g).endswith("0.486 (target ≥ 0.9)")
+
+
+def test_a_batch_as_large_as_the_training_set_is_accepted(tmp_path, capsys):
+    """The bound is the set's size, not one less; infinite data (cyclegan's points) has none;
+    dcgan --data is checked against the files once they are read (before training)."""
+    from tinygan.experiments import cgan, cyclegan, dcgan, gan3d, stylegan
+
+    parser = cli.build_parser()
+    for mod, argv in [(dcgan, ["dcgan", "--batch-size", "1797"]),
+                      (cgan, ["cgan", "--batch-size", "1797"]),
+                      (stylegan, ["stylegan", "--batch-size", "1797"]),
+                      (cyclegan, ["cyclegan", "--data", "digits", "--batch-size", "898"]),
+                      (cyclegan, ["cyclegan", "--batch-size", "5000"]),
+                      (gan3d, ["gan3d", "--quick", "--batch-size", "400"])]:
+        mod.check_args(parser.parse_args(argv))  # does not raise
+    d = tmp_path / "thirty"
+    d.mkdir()
+    _write_idx_images(d, np.zeros((30, 28, 28), np.uint8), np.arange(30, dtype=np.uint8) % 10)
+    rc = cli.main(["dcgan", "--data", str(d), "--batch-size", "31", "--out",
+                   str(tmp_path / "o"), "--no-progress"])
+    _one_line_error(capsys, "dcgan", rc, "argument --batch-size: expected at most 30 (the images "
+                                         "it trains on, IDX thirty 28×28), got 31")

@@ -250,7 +250,12 @@ def test_digit_styles_split_halves_and_know_the_truth():
     dd = unpaired.digit_styles(seed=0)
     assert dd.x.shape[1:] == dd.y.shape[1:] == (1, 8, 8)
     assert abs(dd.x.shape[0] - dd.y.shape[0]) <= 10 and dd.x.shape[0] + dd.y.shape[0] == 1797
-    assert float(dd.x.min()) >= -1 and float(dd.y.max()) <= 1
+    # tanh's range, end to end: inside [−1, 1] and reaching both ends (background −1, full
+    # ink 1), so that data left in [0, 1] (min 0) or squashed fails here
+    for name in ("x", "y", "x_true_y", "y_true_x"):
+        v = getattr(dd, name)
+        lo, hi = float(v.min()), float(v.max())
+        assert -1 <= lo < -0.9 and 0.9 < hi <= 1, f"{name} spans [{lo:.3f}, {hi:.3f}]"
     # the styles differ (thick has more ink) and the truth is the other style of the source
     assert float(dd.y.mean()) > float(dd.x.mean()) + 0.4
     u = (dd.x + 1) / 2

@@ -38,3 +38,12 @@ def test_ci_runs_the_readme_test_command():
     assert m, "README must mark its test command with <!-- test-command -->"
     test_line = [ln for ln in m.group(1).splitlines() if ln.strip()][-1].strip()
     assert test_line in ci, f"CI must run the README's test command: {test_line!r}"
+
+
+def test_readme_points_at_no_file_outside_the_repository():
+    """A reader of the package has the repository, nothing beside it: no ``../`` paths and
+    no absolute paths of the machine it was written on."""
+    readme = (ROOT / "README.md").read_text()
+    outside = re.findall(r"(?<![\w.])\.\./[\w./<>-]*|(?<![\w.:/])/(?:work|home|tmp)/[\w./-]*",
+                         readme)
+    assert not outside, f"README.md points outside the repository: {outside}"

@@ -44,7 +44,15 @@ __all__ = [
 
 
 class BackendError(RuntimeError):
-    """Raised when a backend is asked for that cannot be used here."""
+    """Raised when a backend is asked for that cannot be used here.
+
+    ``cli_message`` is the same error worded for the ``tinygan`` command, whose fix is a
+    flag (``--backend numpy``) rather than a Python call; it defaults to the message.
+    """
+
+    def __init__(self, message, cli_message=None):
+        super().__init__(message)
+        self.cli_message = message if cli_message is None else cli_message
 
 
 _BACKENDS = ("numpy", "cupy")
@@ -63,13 +71,12 @@ def _import_cupy():
         cupy.cuda.runtime.getDeviceCount()
         cupy.zeros(1).sum()  # fails here, not mid-training, if the driver is broken
     except Exception as exc:  # ImportError, CUDARuntimeError, ...
-        raise BackendError(
-            "tinygan backend 'cupy' was requested but CuPy cannot be used here: "
-            f"{type(exc).__name__}: {exc}. Install the wheel that matches your CUDA "
-            "(pip install 'tinygan[gpu]' for CUDA 12, or cupy-cuda13x for CUDA 13) on a "
-            "machine with an NVIDIA GPU, or stay on the default backend with "
-            "tinygan.backend.use('numpy')."
-        ) from exc
+        why = ("tinygan backend 'cupy' was requested but CuPy cannot be used here: "
+               f"{type(exc).__name__}: {exc}. Install the wheel that matches your CUDA "
+               "(pip install 'tinygan[gpu]' for CUDA 12, or cupy-cuda13x for CUDA 13) on a "
+               "machine with an NVIDIA GPU, or stay on the default backend with ")
+        raise BackendError(why + "tinygan.backend.use('numpy').",
+                           cli_message=why + "--backend numpy.") from exc
     _cupy = cupy
     return cupy
 
@@ -272,4 +279,5 @@ if _env:
     try:
         use(_env.strip().lower())
     except BackendError as _exc:  # raised at the first use: see _check_env
-        _state["env_error"] = BackendError(f"TINYGAN_BACKEND={_env}: {_exc}")
+        _state["env_error"] = BackendError(f"TINYGAN_BACKEND={_env}: {_exc}",
+                                           f"TINYGAN_BACKEND={_env}: {_exc.cli_message}")

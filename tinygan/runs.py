@@ -47,7 +47,9 @@ A command is a module ``tinygan/experiments/<name>.py`` listed in ``cli.EXPERIME
     ``--overwrite``, ``--checkpoint-every``, ``--threads``, ``--backend``,
     ``--no-progress`` (and ``--no-animation``) are added for you.
 ``check_args(args)`` (optional)
-    checks that involve several flags; raise :class:`UsageError` with one line.
+    checks that involve several flags, or a flag and the data: raise
+    :class:`UsageError` with one line. A ``--batch-size`` drawn from a finite training
+    set is checked against its size there with :func:`check_batch_size`.
 ``writes_nothing(args)`` (optional)
     True when these arguments only print (``modes --tables-from``): ``main`` then gets
     a :class:`NullRun` and no folder is made.
@@ -124,7 +126,7 @@ from . import backend
 __all__ = [
     "UsageError", "CheckpointError", "Interrupted", "Run", "NullRun", "Checkpoint",
     "positive_int", "nonnegative_int", "int_at_least", "positive_float", "nonnegative_float",
-    "seed", "atomic_path", "save_state", "load_state", "restore", "environment",
+    "seed", "check_batch_size", "atomic_path", "save_state", "load_state", "restore", "environment",
     "blas_threads", "RUN_FILE", "CHECKPOINT_FILE",
 ]
 
@@ -215,6 +217,19 @@ def nonnegative_float(text):
     if v < 0:
         raise argparse.ArgumentTypeError(f"expected a number ≥ 0, got {text}")
     return v
+
+
+def check_batch_size(batch_size, n, what):
+    """Refuse a minibatch larger than the finite training set it is drawn from.
+
+    Our samplers draw with replacement, so such a batch would run, but it repeats the
+    set's images many times over in every step: a typo, not an experiment. ``what``
+    names the set (``"the digits it trains on"``). Raises :class:`UsageError` (one line,
+    exit 2).
+    """
+    if batch_size is not None and batch_size > n:
+        raise UsageError(f"argument --batch-size: expected at most {n} ({what}), "
+                         f"got {batch_size}")
 
 
 def seed(text):
@@ -792,7 +807,13 @@ class NullRun:
 
 
 def print_error(command, message):
-    """``tinygan <command>: error: <message>`` on stderr (one line)."""
+    """``tinygan <command>: error: <message>`` on stderr (one line).
+
+    An exception that words itself for the command line (``cli_message``, as
+    :class:`tinygan.backend.BackendError` does: ``--backend numpy``, not a Python call)
+    is printed in that wording.
+    """
+    message = getattr(message, "cli_message", message)
     prog = f"tinygan {command}" if command else "tinygan"
     line = " ".join(str(message).split())  # one line, whatever the message held
     print(f"{prog}: error: {line}", file=sys.stderr, flush=True)

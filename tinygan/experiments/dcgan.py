@@ -32,7 +32,7 @@ from dataclasses import dataclass, field
 
 from .. import backend, runs
 from .. import metrics as M
-from ..data.digits import load_digits, train_test_split
+from ..data.digits import load_digits, load_digits_raw, train_test_split
 from ..image_plots import (
     animate_samples,
     interpolate_latents,
@@ -180,6 +180,7 @@ def train(num_steps=STEPS, batch_size=64, seed=0, data=None, limit=None, eval_si
     t0 = time.time()
     run = run or runs.NullRun()
     x, y, data_name = load_data(data, limit)
+    runs.check_batch_size(batch_size, x.shape[0], f"the images it trains on, {data_name}")
     image_size = int(x.shape[2])
 
     # 1. The GAN, trained on all the images.
@@ -269,7 +270,9 @@ def add_arguments(parser):
                         help=f"generator steps (default: {STEPS}; --quick: {QUICK_STEPS}, "
                              f"or {QUICK_STEPS_28} with --data)")
     parser.add_argument("--batch-size", type=runs.int_at_least(2, "BatchNorm needs a batch"),
-                        default=64, help="minibatch size (default: 64)")
+                        default=64, help="minibatch size, at most the training images "
+                                         "(1797 digits, or the --data images), drawn with "
+                                         "replacement (default: 64)")
     parser.add_argument("--data", default=None, metavar="PATH",
                         help="a folder with MNIST/Fashion-MNIST IDX files (train-images-idx3-"
                              "ubyte[.gz] and train-labels-idx1-ubyte[.gz]) or the images file: "
@@ -286,6 +289,9 @@ def add_arguments(parser):
 
 
 def check_args(args):
+    if args.data is None:  # (--data: checked once the files are read, before training)
+        runs.check_batch_size(args.batch_size, len(load_digits_raw()[1]),
+                              "the images it trains on, digits 8×8")
     if args.limit is not None and args.data is None:
         raise runs.UsageError("--limit applies to --data (IDX files) only; the shipped digits "
                               "are always used whole")

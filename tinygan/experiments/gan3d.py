@@ -123,7 +123,8 @@ class GAN3DResult:
     def is_ratio_to_real(self):
         return self.scores["gan3d"]["inception_score"] / self.scores["real"]["inception_score"]
 
-    def table(self):
+    def table(self, no_target=None):
+        """The printed report; ``no_target`` (e.g. "quick mode"): why no target applies."""
         k = len(SHAPE_CLASSES)
         lines = [f"shape classifier: test accuracy {self.accuracy:.3f} on held-out real shapes",
                  "",
@@ -146,7 +147,10 @@ class GAN3DResult:
                   f"D steps skipped by the 80 % rule: {skipped_share(self.history):.1%}",
                   f"classes covered {self.classes_covered_fraction:.3f} (target "
                   f"{TARGETS['classes_covered_fraction']}), IS / IS_real "
-                  f"{self.is_ratio_to_real:.3f} (target ≥ {TARGETS['is_ratio_to_real']})"]
+                  f"{self.is_ratio_to_real:.3f} (target ≥ {TARGETS['is_ratio_to_real']})"
+                  if no_target is None else
+                  f"classes covered {self.classes_covered_fraction:.3f}, IS / IS_real "
+                  f"{self.is_ratio_to_real:.3f} ({no_target}: no target)"]
         return "\n".join(lines)
 
     def to_json(self):
@@ -262,7 +266,10 @@ def add_arguments(parser):
                         help=f"generator steps (default: {s['steps']}; --quick: "
                              f"{QUICK['steps']})")
     parser.add_argument("--batch-size", type=runs.int_at_least(2, "BatchNorm needs a batch"),
-                        default=None, help=f"minibatch size (default: {s['batch_size']}; the "
+                        default=None, help=f"minibatch size, at most the {s['train_shapes']} "
+                                           f"training shapes ({QUICK['train_shapes']} with "
+                                           "--quick), drawn with replacement (default: "
+                                           f"{s['batch_size']}; the "
                                            f"paper's is {PAPER['batch_size']}; --quick: "
                                            f"{QUICK['batch_size']})")
     parser.add_argument("--width", type=runs.positive_int, default=s["width"],
@@ -286,6 +293,8 @@ def add_arguments(parser):
 
 
 def check_args(args):
+    n = {**SETTINGS, **settings_from_args(args)}["train_shapes"]
+    runs.check_batch_size(args.batch_size, n, "the voxel shapes it trains on")
     if args.accuracy_limit > 1:
         raise runs.UsageError(f"--accuracy-limit is a share of correct decisions, at most 1; "
                               f"got {args.accuracy_limit}")
@@ -308,7 +317,8 @@ def main(args, run):
     c = result.config
     print(f"3D-GAN on {c['train_shapes']} voxel shapes (16³): {c['steps']} steps of batch "
           f"{c['batch_size']} in {result.seconds:.0f} s (seed {args.seed})")
-    print(result.table())
+    print(result.table(no_target="quick mode" if args.quick else "--steps given"
+                       if args.steps is not None else None))
 
     tight = {"dpi": 100, "bbox_inches": "tight"}
     names = list(SHAPE_CLASSES)
