@@ -87,15 +87,20 @@ def test_mode_stats_rejects_bad_input():
         mode_stats(np.zeros((2, 2)), mix.means, 0.0)
 
 
-@given(m=st.integers(1, 4), n=st.integers(1, 5), d=st.integers(1, 3), seed=st.integers(0, 999))
-def test_pack_concatenates_m_samples_and_passes_gradcheck(xp, m, n, d, seed):
-    x = xp.asarray(np.random.default_rng(seed).standard_normal((n * m, d)))
+@given(m=st.integers(1, 4), n=st.integers(1, 5), d=st.integers(1, 3),
+       spatial=st.lists(st.integers(1, 3), min_size=0, max_size=3), seed=st.integers(0, 999))
+def test_pack_concatenates_m_samples_and_passes_gradcheck(xp, m, n, d, spatial, seed):
+    # rank 0: (N·m, D) rows; rank 1-3: (N·m, C = d, *spatial) maps packed as channels
+    shape = (n * m, d) + tuple(spatial)
+    x = xp.asarray(np.random.default_rng(seed).standard_normal(shape))
     layer = Pack(m)
     out = layer.forward(x)
-    assert out.shape == (n, m * d)
+    assert out.shape == (n, m * d) + tuple(spatial)
     np.testing.assert_array_equal(backend.to_numpy(out[0, :d]), backend.to_numpy(x[0]))
     if m > 1:
         np.testing.assert_array_equal(backend.to_numpy(out[0, d:2 * d]), backend.to_numpy(x[1]))
+    np.testing.assert_array_equal(backend.to_numpy(out[n - 1, (m - 1) * d:]),
+                                  backend.to_numpy(x[n * m - 1]))
     layer.clear_cache()
     report = check_layer(layer, x, seed=seed)
     assert report.max_rel_error < 1e-6, str(report)
@@ -104,6 +109,9 @@ def test_pack_concatenates_m_samples_and_passes_gradcheck(xp, m, n, d, seed):
 def test_pack_rejects_a_batch_that_is_not_a_multiple_of_m():
     with pytest.raises(ValueError, match="multiple of m = 3"):
         Pack(3).forward(np.zeros((4, 2)))
+    with pytest.raises(ValueError, match=r"expected \(N·m, D\) or \(N·m, C, …\) samples, got "
+                                         r"shape \(4,\)"):
+        Pack(2).forward(np.zeros(4))
     with pytest.raises(ValueError, match="positive integer"):
         Pack(0)
 
