@@ -43,17 +43,21 @@ PAPER = {"grid": 64, "latent_dim": 200, "z": "uniform [0, 1)", "lr_G": 2.5e-3, "
 
 
 def fit_gan3d(G, D, sample_real, opt_G, opt_D, num_steps, batch_size=100, gen=None,
-              latent_dim=200, d_accuracy_limit=ACCURACY_LIMIT, dtype="float32", **fit_kw):
-    """Train 3D-GAN: :func:`tinygan.train.fit` with uniform z and the adaptive D rule.
+              latent_dim=200, d_accuracy_limit=ACCURACY_LIMIT, dtype="float32",
+              latent="normal", **fit_kw):
+    """Train 3D-GAN: :func:`tinygan.train.fit` with the adaptive D rule.
 
     ``sample_real(m)`` returns m real voxel grids; ``gen`` is the generator z is drawn
-    from (``backend.rng(0)`` if None). ``d_accuracy_limit=None`` turns the adaptive rule
-    off (every D step applied). Other keywords go to ``fit`` (``history``, ``callback``,
-    ``progress``). Returns the :class:`tinygan.train.History`.
+    from (``backend.rng(0)`` if None); ``latent`` is z's distribution, ``"normal"`` or the
+    released code's ``"uniform"`` (:func:`tinygan.models.gan3d.sample_latent`).
+    ``d_accuracy_limit=None`` turns the adaptive rule off (every D step applied). Other
+    keywords go to ``fit`` (``history``, ``callback``, ``progress``). Returns the
+    :class:`tinygan.train.History`.
     """
     gen = backend.rng(0) if gen is None else gen
-    return fit(G, D, sample_real, lambda m: sample_latent(gen, m, latent_dim, dtype), opt_G,
-               opt_D, num_steps, batch_size, d_accuracy_limit=d_accuracy_limit, **fit_kw)
+    return fit(G, D, sample_real, lambda m: sample_latent(gen, m, latent_dim, dtype, latent),
+               opt_G, opt_D, num_steps, batch_size, d_accuracy_limit=d_accuracy_limit,
+               **fit_kw)
 
 
 def skipped_share(history):
