@@ -69,6 +69,13 @@ BAD_FLAGS = [
     (["gan3d", "--batch-size", "4001"], "argument --batch-size: expected at most 4000 (the "
                                         "voxel shapes it trains on), got 4001"),
     (["gan3d", "--quick", "--batch-size", "401"], "argument --batch-size: expected at most 400"),
+    # learning rates: finite numbers in (0, 1] (Adam at 1e8 trains at finite losses ~1e15)
+    (["gan3d", "--lr-g", "1e8"], "argument --lr-g: expected a learning rate in (0, 1], got 1e8"),
+    (["gan3d", "--lr-d", "0"], "argument --lr-d: expected a learning rate in (0, 1], got 0"),
+    (["gan3d", "--lr-d=-2e-4"], "argument --lr-d: expected a learning rate in (0, 1]"),
+    (["gan3d", "--lr-g", "inf"], "argument --lr-g: expected a finite number, got inf"),
+    (["stylegan", "--mapping-lr-mul", "100"], "argument --mapping-lr-mul: expected a learning "
+                                              "rate in (0, 1], got 100"),
 ]
 
 
@@ -459,3 +466,20 @@ def test_a_batch_as_large_as_the_training_set_is_accepted(tmp_path, capsys):
                    str(tmp_path / "o"), "--no-progress"])
     _one_line_error(capsys, "dcgan", rc, "argument --batch-size: expected at most 30 (the images "
                                          "it trains on, IDX thirty 28×28), got 31")
+
+
+def test_every_learning_rate_option_takes_a_rate_in_0_1():
+    """One rule for every command's learning-rate flags (and the ones to come): runs'
+    learning_rate type, which takes 1 and the defaults and refuses what is above 1."""
+    from tinygan import runs
+
+    parser = cli.build_parser()
+    found = []
+    for name, sub in cli._subparsers(parser).items():
+        for action in sub._actions:
+            if any("lr" in opt.lstrip("-").split("-") for opt in action.option_strings):
+                found.append(f"{name} {action.option_strings[0]}")
+                assert action.type is runs.learning_rate, found[-1]
+                assert runs.learning_rate(str(action.default)) == action.default
+    assert sorted(found) == ["gan3d --lr-d", "gan3d --lr-g", "stylegan --mapping-lr-mul"]
+    assert runs.learning_rate("1") == 1.0 and runs.learning_rate("2e-4") == 2e-4
