@@ -87,6 +87,21 @@ def test_a_number_label_gives_the_bits_of_an_array_full_of_it(xp, shape, seed, l
     assert l_num.tobytes() == l_arr.tobytes() and d_num.tobytes() == d_arr.tobytes()
 
 
+@given(shape=shapes, seed=seeds, kind=st.sampled_from(sorted(losses.GENERATOR_LOSSES)),
+       dtype=st.sampled_from(["float32", "float64"]))
+def test_generator_loss_mean_prob_is_the_bits_of_the_sigmoid_mean(xp, shape, seed, kind, dtype):
+    # the trainer's D_fake history comes from here: it must not move by one bit
+    from tinygan.layers.activations import sigmoid
+
+    gen = np.random.default_rng(seed)
+    a = xp.asarray(gen.uniform(-30, 30, shape).astype(dtype))
+    a[0, 0] = 0.0
+    loss, grad, mean_d = losses.generator_loss(a, kind, mean_prob=True)
+    plain_loss, plain_grad = losses.generator_loss(a, kind)
+    assert mean_d.tobytes() == (sigmoid(a).sum() / a.size).tobytes()
+    assert loss.tobytes() == plain_loss.tobytes() and grad.tobytes() == plain_grad.tobytes()
+
+
 def test_extreme_logits_are_finite_without_warnings():
     # warnings are errors under pytest, so an overflow in exp would fail here
     a = np.array([[1000.0], [-1000.0], [1000.0], [-1000.0]])

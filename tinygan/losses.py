@@ -168,7 +168,7 @@ def generator_loss_minimax(fake_logits):
     return -softplus(fake_logits).sum() / n, -sigmoid(fake_logits) / n
 
 
-def generator_loss_nonsaturating(fake_logits):
+def generator_loss_nonsaturating(fake_logits, mean_prob=False):
     """The generator's non-saturating cost −log D(G(z)), mean over the batch.
 
     Math
@@ -179,7 +179,8 @@ def generator_loss_nonsaturating(fake_logits):
     Same fixed point as the minimax cost, but the gradient is largest exactly
     when D rejects the fakes. This is 2 × the tutorial's J(G) = −½ E log D(G(z)).
 
-    Returns (loss, d_fake_logits).
+    Returns (loss, d_fake_logits); with ``mean_prob=True`` also mean D(G(z)) = mean σ(a),
+    from the same e^(−|a|) and 1 + e^(−|a|) (the bits of ``sigmoid(a).sum() / m``).
 
     Derivation: derivations/04_generator_losses.md#backward-the-gradient-with-respect-to-the-logit
     """
@@ -191,7 +192,12 @@ def generator_loss_nonsaturating(fake_logits):
     e = xp.exp(-xp.abs(fake_logits))
     pos = xp.maximum(fake_logits, 0)
     loss = (pos - fake_logits + xp.log1p(e)).sum() / n
-    return loss, -xp.exp(-pos) / ((1 + e) * n)
+    one_e = 1 + e
+    grad = -xp.exp(-pos) / (one_e * n)
+    if not mean_prob:
+        return loss, grad
+    # σ(a) = e^min(a, 0)/(1 + e^(−|a|)), and a − max(a, 0) is min(a, 0) exactly
+    return loss, grad, (xp.exp(fake_logits - pos) / one_e).sum() / n
 
 
 GENERATOR_LOSSES = {
@@ -200,14 +206,23 @@ GENERATOR_LOSSES = {
 }
 
 
-def generator_loss(fake_logits, kind="nonsaturating"):
-    """Dispatch on the name of a generator cost (see :data:`GENERATOR_LOSSES`)."""
+def generator_loss(fake_logits, kind="nonsaturating", mean_prob=False):
+    """Dispatch on the name of a generator cost (see :data:`GENERATOR_LOSSES`).
+
+    Returns (loss, d_fake_logits), and with ``mean_prob=True`` also mean D(G(z)) =
+    mean σ(a) (the trainer's history; the non-saturating cost shares its exponentials).
+    """
     try:
         fn = GENERATOR_LOSSES[kind]
     except KeyError:
         raise ValueError(f"unknown generator loss {kind!r}; expected one of "
                          f"{sorted(GENERATOR_LOSSES)}") from None
-    return fn(fake_logits)
+    if not mean_prob:
+        return fn(fake_logits)
+    if fn is generator_loss_nonsaturating:
+        return fn(fake_logits, mean_prob=True)
+    loss, grad = fn(fake_logits)
+    return loss, grad, sigmoid(fake_logits).sum() / fake_logits.size
 
 
 # --- The maximum-likelihood generator cost (NIPS 2016 tutorial §3.2.3) -------------------

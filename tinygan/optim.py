@@ -321,16 +321,17 @@ class Adam(Optimizer):
         m, v = chunk.state["m"], chunk.state["v"]
         c1 = 1 - self.b1 ** self.t
         c2 = 1 - self.b2 ** self.t
-        # The scalars are made arrays' dtype scalars once here: the value a Python float
-        # would be rounded to anyway (so the same bits), without its per-call conversion.
+        # The scalars as the arrays' dtype: the value a Python float would be rounded to
+        # anyway (the same bits), without the conversion a Python float costs each call.
+        b1, b1c, b2, b2c = self._betas(chunk.dtype)
         # 1. m ← β₁m + (1 − β₁)g
-        m *= f(self.b1)
-        xp.multiply(g, f(1 - self.b1), out=buf)
+        m *= b1
+        xp.multiply(g, b1c, out=buf)
         m += buf
         # 2. v ← β₂v + (1 − β₂)g²
-        v *= f(self.b2)
+        v *= b2
         xp.multiply(g, g, out=buf)
-        buf *= f(1 - self.b2)
+        buf *= b2c
         v += buf
         # 3. the step lr·m̂/(√v̂ + ε). Multiplying numerator and denominator by √c₂:
         #    lr·m̂/(√v̂ + ε) = (lr·√c₂/c₁)·m/(√v + ε√c₂): the corrections become two scalars.
@@ -339,6 +340,15 @@ class Adam(Optimizer):
         xp.divide(m, buf, out=buf)
         buf *= f(self.lr * math.sqrt(c2) / c1)
         return buf
+
+    def _betas(self, dtype):
+        """β₁, 1 − β₁, β₂, 1 − β₂ as scalars of ``dtype`` (made once per dtype and betas)."""
+        typed = self.__dict__.setdefault("_typed_betas", {})
+        key = (dtype, self.b1, self.b2)
+        if key not in typed:
+            f = dtype.type
+            typed[key] = (f(self.b1), f(1 - self.b1), f(self.b2), f(1 - self.b2))
+        return typed[key]
 
 
 class RMSProp(Optimizer):

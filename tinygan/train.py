@@ -31,7 +31,6 @@ import math
 from dataclasses import dataclass, field
 
 from . import backend
-from .layers.activations import sigmoid
 from .layers.base import NonFiniteInputError, frozen, no_grad
 from .losses import bce_with_logits, generator_loss
 
@@ -46,11 +45,6 @@ class TrainingDiverged(FloatingPointError):
     state (Adam's v overflows first when gradients explode), or a layer's input in the
     middle of a step (naming the network and the layer), with a hint for that case.
     """
-
-
-def _mean_prob(logits):
-    """Mean D(x) for the history: a diagnostic, not part of the update."""
-    return sigmoid(logits).sum() / logits.size
 
 
 def fake_batch(G, z):
@@ -150,12 +144,12 @@ def update_g(G, D, z, opt_G, loss="nonsaturating"):
     x_fake = G.forward(z)
     logits = D.forward(x_fake)
     _check_logits_shape(logits)
-    loss_G, d_logits = generator_loss(logits, loss)
+    loss_G, d_logits, d_fake = generator_loss(logits, loss, mean_prob=True)
     with frozen(D):
         dx = D.backward(d_logits)
     G.backward(dx, need_dx=False)
     opt_G.step()
-    return {"loss_G": loss_G, "D_fake": _mean_prob(logits)}
+    return {"loss_G": loss_G, "D_fake": d_fake}
 
 
 def _check_logits_shape(logits):
