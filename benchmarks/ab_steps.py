@@ -6,7 +6,8 @@ waited for a CPU). This script compares *two versions of tinygan* that way: for 
 round it runs ``bench_steps.py``'s tinygan worker from checkout A, then from checkout B
 (the order alternates round by round), each in its own process with one BLAS thread and
 the native kernel, and prints the median CPU ms per step of each side and the ratio
-B/A, with the machine's load average and ``/proc/pressure/cpu`` before and after.
+B/A, the best round of each side (the least disturbed one) and their ratio, with the
+machine's load average and ``/proc/pressure/cpu`` before and after.
 
     git worktree add /tmp/old <commit>     # or: git archive <commit> | tar -x -C /tmp/old
     python benchmarks/ab_steps.py /tmp/old . --rounds 5 --workloads toy1 toy64 mlp dcgan
@@ -62,12 +63,19 @@ def main(argv=None):
           f"{args.rounds} alternating rounds")
     for when, st in (("before", before), ("after", after)):
         print(f"machine {when}: load average {st['loadavg']}; cpu pressure {st['pressure_cpu']}")
-    print("\n| workload | A CPU ms/step | B CPU ms/step | B/A | per-round B/A |")
-    print("|---|---|---|---|---|")
+    print("\n| workload | A CPU ms/step | B CPU ms/step | B/A | per-round B/A | "
+          "best round A / B | B/A best |")
+    print("|---|---|---|---|---|---|---|")
     for w in args.workloads:
         a, b = (statistics.median(cpu[s][w]) for s in "ab")
+        lo_a, lo_b = min(cpu["a"][w]), min(cpu["b"][w])
         per = [y / x for x, y in zip(cpu["a"][w], cpu["b"][w])]
-        print(f"| {w} | {a:.4g} | {b:.4g} | {b / a:.3f} | {min(per):.3f}–{max(per):.3f} |")
+        print(f"| {w} | {a:.4g} | {b:.4g} | {b / a:.3f} | {min(per):.3f}–{max(per):.3f} | "
+              f"{lo_a:.4g} / {lo_b:.4g} | {lo_b / lo_a:.3f} |")
+    print("\nCPU ms/step: median over rounds of each process's per-step median; 'best round' "
+          "is the least disturbed process of each side (on a machine whose other jobs come "
+          "and go, CPU time too is inflated while a sibling hyperthread or the cache is "
+          "busy, and the best round is the most stable figure)")
     return 0
 
 

@@ -4,7 +4,7 @@ matrix-multiply limit.
 For one workload of ``bench_steps.py`` this script
 
 1. runs the step with every layer's ``forward``/``backward`` and each optimizer's
-   ``step`` timed (wall clock; CPU time too with ``--cpu``),
+   ``step`` timed (wall clock),
 2. counts the floating-point operations of the matrix multiplies each call makes, from
    the shapes and the trainer's semantics (no input gradient for data, none for D's
    parameters in G's step): 2·M·K·N per product,
@@ -16,9 +16,21 @@ measured rate, and the rest (gathers, scatters, elementwise passes, checks). Its
 lines say how long the step's multiplies alone would take at the shape rates and at the
 machine's limit.
 
+``--floor`` adds the *floor* of the step: how fast it could possibly be with the same
+arithmetic. It is the step's matrix products (counted above, from the shapes the step
+really multiplies) at the best rate the machine reaches for each shape (best of many
+warm runs), plus the two Adam updates timed alone. It prints the floor against the
+measured step (unwrapped, wall and CPU time) and against 0.5 × PyTorch's step, which it
+times in a process of its own (``bench_steps.py``'s worker, the same thread count; at one
+thread both sides' CPU times, which a busy machine inflates less than wall times) or
+takes from ``--torch-ms`` (a quiet-machine headline, say): when the floor is above
+0.5 × PyTorch, no formulation of the same arithmetic meets the MLP target of issue 10.
+
     python benchmarks/profile_step.py dcgan            # batch 64, the libraries' threads
     OPENBLAS_NUM_THREADS=1 python benchmarks/profile_step.py mlp --steps 30
     python benchmarks/profile_step.py dcgan --batch 256 --width 32
+    env -u OPENBLAS_CORETYPE -u OPENBLAS_L2_SIZE OPENBLAS_NUM_THREADS=1 \
+        python benchmarks/profile_step.py mlp --floor
 
 Run it on a quiet machine; like bench_steps.py it is a measurement, not a test.
 """
@@ -27,8 +39,10 @@ from __future__ import annotations
 
 import argparse
 import collections
+import json
 import os
 import statistics
+import subprocess
 import sys
 import time
 
@@ -67,7 +81,7 @@ def gemm_shapes(layer, phase, x_shape, need_dx):
 
 
 def rate(shape, reps=3):
-    """GFLOP/s of one warm product of this shape (best of ``reps``)."""
+    """GFLOP/s of one warm product of this shape (best of ``reps``; ``--floor`` uses 30)."""
     M, K, N = shape
     gen = np.random.default_rng(0)
     a = gen.standard_normal((M, K), dtype=np.float32)
@@ -89,6 +103,12 @@ def main(argv=None):
     ap.add_argument("--batch", type=int, default=64)
     ap.add_argument("--width", type=int, default=64)
     ap.add_argument("--steps", type=int, default=10)
+    ap.add_argument("--floor", action="store_true",
+                    help="also print the step's floor (products at their best rates + Adam "
+                         "alone) against the measured step and 0.5 × PyTorch's")
+    ap.add_argument("--torch-ms", type=float, default=None,
+                    help="with --floor: PyTorch's step in ms (e.g. a quiet-machine headline) "
+                         "instead of timing it here")
     args = ap.parse_args(argv)
 
     # OpenBLAS runs the first products of a process at half speed until a large product
@@ -97,6 +117,8 @@ def main(argv=None):
     w @ w
     step, _ = bench_steps._tinygan_step_fn(args.workload, args.batch, "numpy", args.width)
     G, D, opts = bench_steps.LAST_MODELS  # set by _tinygan_step_fn
+    if args.floor:  # the step as the benchmark runs it, before any wrapper is added
+        plain = measure(step, max(args.steps, 20))
     times = collections.defaultdict(float)
     flops = collections.defaultdict(float)
     shapes = collections.defaultdict(collections.Counter)
@@ -182,7 +204,98 @@ def main(argv=None):
     print("shape rates (GFLOP/s): " + ", ".join(
         f"{m}×{k}·{k}×{n_}: {r:.0f}" for (m, k, n_), r in sorted(rates.items(),
                                                                   key=lambda kv: -kv[1])[:8]))
+    if args.floor:
+        counts = collections.Counter()
+        for c in shapes.values():
+            counts.update(c)
+        floor(args, counts, opts, plain, limit)
     return 0
+
+
+def measure(step, n, best=False):
+    """Median (or best) wall and CPU seconds of ``n`` calls of ``step`` after 3 warm-ups."""
+    for _ in range(3):
+        step()
+    walls, cpus = [], []
+    for _ in range(n):
+        t, c = time.perf_counter(), time.process_time()
+        step()
+        walls.append(time.perf_counter() - t)
+        cpus.append(time.process_time() - c)
+    if best:
+        return min(walls), min(cpus)
+    return statistics.median(walls), statistics.median(cpus)
+
+
+def torch_step(args):
+    """PyTorch's step for the same workload, from bench_steps.py's worker in its own process."""
+    import importlib.util
+
+    if importlib.util.find_spec("torch") is None:
+        return None
+    name = f"{args.workload}-b{args.batch}" + (f"-w{args.width}" if args.workload == "dcgan"
+                                               else "")
+    env = dict(os.environ)
+    threads = env.get("OPENBLAS_NUM_THREADS")
+    if threads:  # the same cap on PyTorch's OpenMP/MKL threads
+        env.update(OMP_NUM_THREADS=threads, MKL_NUM_THREADS=threads)
+    cmd = [sys.executable, os.path.join(os.path.dirname(os.path.abspath(__file__)),
+                                        "bench_steps.py"), "--worker", "torch", "--budget",
+           "3", "--warmup", "5", "--steps", "2000", "--workloads", name]
+    out = subprocess.run(cmd, check=True, capture_output=True, text=True, env=env)
+    return json.loads(out.stdout.strip().splitlines()[-1])["results"][name]
+
+
+def floor(args, counts, opts, plain, limit):
+    """Print the floor: the products at their best rates plus Adam alone, and what it means."""
+    best = {s: rate(s, reps=30) for s in counts}
+    gflop = sum(2 * m * k * n * c for (m, k, n), c in counts.items()) / 1e9
+    mm_best = sum(2 * m * k * n * c / (best[(m, k, n)] * 1e9)
+                  for (m, k, n), c in counts.items())
+    # Adam alone: both optimizers' steps on the gradients the last step left (the updates
+    # move the parameters, which no longer matters: nothing is measured after this)
+    adam = {name: measure(opt.step, 30, best=True) for name, opt in opts.items()}
+    adam_s = sum(w for w, _ in adam.values())
+    floor_s = mm_best + adam_s
+    wall, cpu = plain
+    # one thread: compare CPU times, which a busy machine inflates less than wall times
+    one = os.environ.get("OPENBLAS_NUM_THREADS") == "1"
+    ours, kind = (cpu, "CPU") if one else (wall, "wall")
+    limit = max(limit, rate((1024, 1024, 1024), reps=10))
+    mm_limit = gflop / limit
+    print(f"\nfloor of the {args.workload} step (batch {args.batch}; BLAS threads "
+          f"{os.environ.get('OPENBLAS_NUM_THREADS', 'default')}):")
+    print(f"  {sum(counts.values())} products, {gflop:.3f} GFLOP: at the best rate each shape "
+          f"reaches (best of 30) {1e3 * mm_best:.1f} ms, "
+          f"{gflop / mm_best:.0f} GFLOP/s on average; at the 1024³ rate "
+          f"({limit:.0f} GFLOP/s, best of 10) {1e3 * mm_limit:.1f} ms")
+    for (m, k, n), c in sorted(counts.items(), key=lambda kv: -kv[0][0] * kv[0][1] * kv[0][2]):
+        print(f"    {c} × {m}×{k}·{k}×{n}: {best[(m, k, n)]:.0f} GFLOP/s")
+    print("  Adam alone: " + ", ".join(f"{name} {1e3 * w:.2f} ms" for name, (w, _) in
+                                       adam.items()) + " (best of 30)")
+    print(f"  floor = products at their best rates + Adam = {1e3 * floor_s:.1f} ms")
+    print(f"  tinygan's step (unwrapped, median): wall {1e3 * wall:.1f} ms, CPU "
+          f"{1e3 * cpu:.1f} ms: {ours / floor_s:.2f} × the floor ({kind}); the other "
+          f"{1e3 * (ours - floor_s):.1f} ms are everything but the products and Adam")
+    if args.torch_ms:
+        half = args.torch_ms / 2e3
+        print(f"  PyTorch's step as given (--torch-ms): {args.torch_ms:.1f} ms; "
+              f"0.5 × PyTorch = {1e3 * half:.1f} ms")
+    else:
+        theirs = torch_step(args)
+        if theirs is None:
+            print("  PyTorch not installed: no comparison")
+            return
+        half = (theirs["cpu_ms"] if one else theirs["ms"]) / 2e3
+        print(f"  PyTorch's step (own process): wall {theirs['ms']:.1f} ms, CPU "
+              f"{theirs['cpu_ms']:.1f} ms; 0.5 × PyTorch ({kind}) = {1e3 * half:.1f} ms")
+    verdict = ("below it: the 0.5× target is reachable in principle, by removing "
+               f"{1e3 * (ours - half):.1f} ms of the non-product work" if floor_s <= half
+               else f"above it by {1e3 * (floor_s - half):.1f} ms: no formulation of the "
+               "same arithmetic reaches 0.5×; the best possible ratio is "
+               f"{floor_s / half / 2:.2f}")
+    print(f"  floor {1e3 * floor_s:.1f} ms vs 0.5 × PyTorch {1e3 * half:.1f} ms: {verdict}")
+    print(f"  measured ratio now: {ours / (2 * half):.2f}")
 
 
 if __name__ == "__main__":

@@ -69,6 +69,13 @@ BAD_FLAGS = [
     (["gan3d", "--batch-size", "4001"], "argument --batch-size: expected at most 4000 (the "
                                         "voxel shapes it trains on), got 4001"),
     (["gan3d", "--quick", "--batch-size", "401"], "argument --batch-size: expected at most 400"),
+    # learning rates: finite numbers in (0, 1] (Adam at 1e8 trains at finite losses ~1e15)
+    (["gan3d", "--lr-g", "1e8"], "argument --lr-g: expected a learning rate in (0, 1], got 1e8"),
+    (["gan3d", "--lr-d", "0"], "argument --lr-d: expected a learning rate in (0, 1], got 0"),
+    (["gan3d", "--lr-d=-2e-4"], "argument --lr-d: expected a learning rate in (0, 1]"),
+    (["gan3d", "--lr-g", "inf"], "argument --lr-g: expected a finite number, got inf"),
+    (["stylegan", "--mapping-lr-mul", "100"], "argument --mapping-lr-mul: expected a learning "
+                                              "rate in (0, 1], got 100"),
 ]
 
 
@@ -459,3 +466,75 @@ def test_a_batch_as_large_as_the_training_set_is_accepted(tmp_path, capsys):
                    str(tmp_path / "o"), "--no-progress"])
     _one_line_error(capsys, "dcgan", rc, "argument --batch-size: expected at most 30 (the images "
                                          "it trains on, IDX thirty 28×28), got 31")
+
+
+def test_every_learning_rate_option_takes_a_rate_in_0_1():
+    """One rule for every command's learning-rate flags (and the ones to come): runs'
+    learning_rate type, which takes 1 and the defaults and refuses what is above 1."""
+    from tinygan import runs
+
+    parser = cli.build_parser()
+    found = []
+    for name, sub in cli._subparsers(parser).items():
+        for action in sub._actions:
+            if any("lr" in opt.lstrip("-").split("-") for opt in action.option_strings):
+                found.append(f"{name} {action.option_strings[0]}")
+                assert action.type is runs.learning_rate, found[-1]
+                assert runs.learning_rate(str(action.default)) == action.default
+    assert sorted(found) == ["gan3d --lr-d", "gan3d --lr-g", "stylegan --mapping-lr-mul"]
+    assert runs.learning_rate("1") == 1.0 and runs.learning_rate("2e-4") == 2e-4
+
+
+# -- Ctrl-C while Python imports tinygan: the console script's light entry module -----------------
+
+def test_ctrl_c_while_importing_is_one_line(monkeypatch, capsys):
+    import signal
+
+    import _tinygan_entry as entry
+
+    def interrupted_import(name):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(entry.importlib, "import_module", interrupted_import)
+    assert entry.main() == 130
+    assert capsys.readouterr().err == "tinygan: interrupted\n"
+
+    def interrupted_in_c(name):  # NumPy's C import turns the Ctrl-C into an ImportError
+        try:
+            signal.raise_signal(signal.SIGINT)
+        except KeyboardInterrupt:
+            raise ImportError('PyCapsule_Import could not import module "datetime"') from None
+
+    monkeypatch.setattr(entry.importlib, "import_module", interrupted_in_c)
+    assert entry.main() == 130
+    assert capsys.readouterr().err == "tinygan: interrupted\n"
+    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler  # restored
+
+    def broken(name):  # a real import failure is not mistaken for a Ctrl-C
+        raise ImportError("No module named 'numpy'")
+
+    monkeypatch.setattr(entry.importlib, "import_module", broken)
+    with pytest.raises(ImportError, match="numpy"):
+        entry.main()
+
+
+def test_the_console_script_enters_through_a_module_that_imports_nothing_heavy():
+    import configparser
+
+    cfg = configparser.ConfigParser()
+    cfg.read(os.path.join(os.path.dirname(__file__), "..", "setup.cfg"))
+    assert "tinygan = _tinygan_entry:main" in cfg["options.entry_points"]["console_scripts"]
+    assert "_tinygan_entry" in cfg["options"]["py_modules"].split()
+    code = ("import sys, _tinygan_entry; print(sorted({m.split('.')[0] for m in sys.modules} & "
+            "{'numpy', 'tinygan', 'matplotlib'}))")
+    res = subprocess.run([sys.executable, "-c", code], env=ENV, capture_output=True, text=True,
+                         cwd=os.path.join(os.path.dirname(__file__), ".."))
+    assert res.returncode == 0 and res.stdout == "[]\n", res
+
+
+def test_the_entry_module_runs_the_command_line(monkeypatch, capsys):
+    import _tinygan_entry as entry
+
+    monkeypatch.setattr(sys, "argv", ["tinygan", "--version"])
+    assert entry.main() == 0
+    assert capsys.readouterr().out.startswith("tinygan ")

@@ -160,7 +160,7 @@ def test_flags_are_validated(tmp_path, capsys):
     """Each bad flag is one line on stderr, exit 2, and no run folder."""
     for flags, match in ((["--accuracy-limit", "1.5"], "--accuracy-limit is a share"),
                          (["--batch-size", "1"], "BatchNorm needs a batch"),
-                         (["--lr-d", "0"], "expected a positive number"),
+                         (["--lr-d", "0"], "expected a learning rate in (0, 1], got 0"),
                          (["--latent", "gauss"], "invalid choice: 'gauss'")):
         try:
             rc = cli_main(["gan3d", "--out", str(tmp_path / "x")] + flags)

@@ -42,7 +42,8 @@ A command is a module ``tinygan/experiments/<name>.py`` listed in ``cli.EXPERIME
 ``add_arguments(parser)``
     its own flags. Validate each when it is parsed with the types below
     (``type=runs.positive_int``, ``runs.nonnegative_int``, ``runs.int_at_least(2)``,
-    ``runs.positive_float``, ``runs.nonnegative_float``, ``runs.seed``) and give every
+    ``runs.positive_float``, ``runs.nonnegative_float``, ``runs.learning_rate`` for
+    every ``--lr…`` option, ``runs.seed``) and give every
     flag a help text that states its default. ``--out``, ``--resume``,
     ``--overwrite``, ``--checkpoint-every``, ``--threads``, ``--backend``,
     ``--no-progress`` (and ``--no-animation``) are added for you.
@@ -126,8 +127,8 @@ from . import backend
 __all__ = [
     "UsageError", "CheckpointError", "Interrupted", "Run", "NullRun", "Checkpoint",
     "positive_int", "nonnegative_int", "int_at_least", "positive_float", "nonnegative_float",
-    "seed", "check_batch_size", "atomic_path", "save_state", "load_state", "restore", "environment",
-    "blas_threads", "RUN_FILE", "CHECKPOINT_FILE",
+    "learning_rate", "seed", "check_batch_size", "atomic_path", "save_state", "load_state",
+    "restore", "environment", "blas_threads", "RUN_FILE", "CHECKPOINT_FILE",
 ]
 
 RUN_FILE = "run.json"
@@ -230,6 +231,19 @@ def check_batch_size(batch_size, n, what):
     if batch_size is not None and batch_size > n:
         raise UsageError(f"argument --batch-size: expected at most {n} ({what}), "
                          f"got {batch_size}")
+
+
+def learning_rate(text):
+    """argparse type: a learning rate (or a learning-rate multiplier), a number in (0, 1].
+
+    Every rate our optimizers take is between 1e-5 and 1e-2; a rate above 1 moves a
+    weight by more than its own scale in one step. Adam at 1e8 trains on at losses near
+    1e15 that stay finite, so no divergence check can stop it: the flag refuses it.
+    """
+    v = _float(text)
+    if not 0 < v <= 1:
+        raise argparse.ArgumentTypeError(f"expected a learning rate in (0, 1], got {text}")
+    return v
 
 
 def seed(text):

@@ -298,12 +298,12 @@ def add_arguments(parser):
     parser.add_argument("--width", type=runs.positive_int, default=s["width"],
                         help=f"channels of G's last and D's first hidden layer (default: "
                              f"{s['width']})")
-    parser.add_argument("--lr-g", type=runs.positive_float, default=s["lr_G"],
-                        help=f"G's Adam learning rate (default: {s['lr_G']:g}; the paper's is "
-                             f"{PAPER['lr_G']:g}, for one model per class at 64³)")
-    parser.add_argument("--lr-d", type=runs.positive_float, default=s["lr_D"],
-                        help=f"D's Adam learning rate (default: {s['lr_D']:g}; the paper's is "
-                             f"{PAPER['lr_D']:g})")
+    parser.add_argument("--lr-g", type=runs.learning_rate, default=s["lr_G"],
+                        help=f"G's Adam learning rate, in (0, 1] (default: {s['lr_G']:g}; the "
+                             f"paper's is {PAPER['lr_G']:g}, for one model per class at 64³)")
+    parser.add_argument("--lr-d", type=runs.learning_rate, default=s["lr_D"],
+                        help=f"D's Adam learning rate, in (0, 1] (default: {s['lr_D']:g}; the "
+                             f"paper's is {PAPER['lr_D']:g})")
     parser.add_argument("--accuracy-limit", type=runs.nonnegative_float,
                         default=s["d_accuracy_limit"],
                         help=f"apply D's step only when its accuracy on its batch is at most "

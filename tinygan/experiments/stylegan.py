@@ -368,9 +368,10 @@ def add_arguments(parser):
     parser.add_argument("--mixing-prob", type=_probability, default=DEFAULTS["mixing_prob"],
                         help=f"probability of style-mixing regularisation per minibatch "
                              f"(default: {DEFAULTS['mixing_prob']:g}, the official value)")
-    parser.add_argument("--mapping-lr-mul", type=runs.positive_float,
+    parser.add_argument("--mapping-lr-mul", type=runs.learning_rate,
                         default=DEFAULTS["mapping_lr_mul"],
-                        help=f"learning-rate multiplier of the mapping network (default: "
+                        help=f"learning-rate multiplier of the mapping network, in (0, 1] "
+                             f"(default: "
                              f"{DEFAULTS['mapping_lr_mul']:g}, the official value)")
     parser.add_argument("--g-channels", type=_channels, default=DEFAULTS["channels"],
                         metavar="C4,C8",
