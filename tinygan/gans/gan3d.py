@@ -21,8 +21,10 @@ What is particular to 3D-GAN is how the two are kept in balance (the paper's §3
   ``fit(..., d_accuracy_limit=0.8)``, which records the share of applied D steps in
   ``history.D_updated``.
 
-:data:`PAPER` holds the paper's settings; :func:`fit_gan3d` trains with them by default,
-and the command ``tinygan gan3d`` states which ones it scales (grid, widths, steps).
+:data:`PAPER` holds the paper's settings; :func:`fit_gan3d` applies the 80 % rule by
+default, and draws z from N(0, I) unless told ``latent="uniform"`` (the released code's;
+:func:`tinygan.models.gan3d.sample_latent` says why not here). The command ``tinygan
+gan3d`` states which settings it scales or changes, and what was measured for each.
 """
 
 from __future__ import annotations
