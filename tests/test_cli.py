@@ -440,8 +440,10 @@ def test_stylegan_and_gan3d_quick_reports_print_no_target():
     g = SimpleNamespace(accuracy=0.62, scores={k: _score() for k in ("real", "gan3d", "noise")},
                         nearest={k: {"mean": 0.2, "median": 0.2, "share_above_0.95": 0.0}
                                  for k in ("real", "gan3d")}, history=history(30),
-                        classes_covered_fraction=0.25, is_ratio_to_real=0.486)
+                        classes_covered_fraction=0.25, is_ratio_to_real=0.486,
+                        config={"d_accuracy_limit": 0.8})
     table = gan3d.GAN3DResult.table(g, no_target="quick mode")
+    assert "D steps skipped by the rule (accuracy above 0.8): 0.0%" in table
     assert table.endswith("classes covered 0.250, IS / IS_real 0.486 (quick mode: no target)")
     assert gan3d.GAN3DResult.table(g).endswith("0.486 (target ≥ 0.9)")
 

@@ -156,7 +156,7 @@ class GAN3DResult:
                   f"(median {n['gan3d']['median']:.3f}, share ≥ 0.95: "
                   f"{n['gan3d']['share_above_0.95']:.3f}); real held-out shapes mean "
                   f"{n['real']['mean']:.3f} (median {n['real']['median']:.3f})",
-                  self._rule_line(),
+                  _rule_line(self.config["d_accuracy_limit"], self.history),
                   f"classes covered {self.classes_covered_fraction:.3f} (target "
                   f"{TARGETS['classes_covered_fraction']}), IS / IS_real "
                   f"{self.is_ratio_to_real:.3f} (target ≥ {TARGETS['is_ratio_to_real']})"
@@ -164,13 +164,6 @@ class GAN3DResult:
                   f"classes covered {self.classes_covered_fraction:.3f}, IS / IS_real "
                   f"{self.is_ratio_to_real:.3f} ({no_target}: no target)"]
         return "\n".join(lines)
-
-    def _rule_line(self):
-        limit = self.config["d_accuracy_limit"]
-        if limit is None:
-            return "adaptive rule off: every D step applied (--accuracy-limit 0.8 is the paper's)"
-        return (f"D steps skipped by the rule (accuracy above {limit:g}): "
-                f"{skipped_share(self.history):.1%}")
 
     def to_json(self):
         h = self.history.as_arrays()
@@ -185,6 +178,13 @@ class GAN3DResult:
                 "d_updates_skipped_fraction": skipped_share(self.history),
                 "final_mean_last_100": {k: float(v[-tail:].mean()) for k, v in h.items()
                                         if len(v)}}
+
+
+def _rule_line(limit, history):
+    """The report's line on the adaptive rule: off, or the share of D steps it skipped."""
+    if limit is None:
+        return "adaptive rule off: every D step applied (--accuracy-limit 0.8 is the paper's)"
+    return f"D steps skipped by the rule (accuracy above {limit:g}): {skipped_share(history):.1%}"
 
 
 def _sample(G, z):
