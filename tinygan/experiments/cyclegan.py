@@ -20,6 +20,7 @@ Derivation: derivations/07_cyclegan.md. Notebook: notebooks/07_cyclegan.
 
 from __future__ import annotations
 
+import functools
 import math
 import time
 from dataclasses import dataclass, field
@@ -365,8 +366,11 @@ def add_arguments(parser):
                         help="seed of the networks, the batches and the evaluation (default: 0)")
 
 
+@functools.lru_cache(maxsize=1)
 def _digit_half():
-    """The size of the smaller digit half (the halves are split by class: seed-free sizes)."""
+    """The size of the smaller digit half (the halves are split by class: seed-free sizes).
+
+    Cached: --help and every parse ask for it, and reading the digits takes ~14 ms."""
     from ..data.digits import load_digits_raw, train_test_split
 
     return min(len(h) for h in train_test_split(load_digits_raw()[1]))
