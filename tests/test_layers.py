@@ -124,6 +124,20 @@ def test_wrong_dtype_names_both_dtypes():
         tg.ReLU().forward([1.0, 2.0])
 
 
+def test_a_layer_that_accepted_an_input_still_refuses_a_bad_one():
+    # _check_input remembers the last accepted shape and dtype; anything else is checked again
+    layer = tg.Dense(4, 2, rng=backend.rng(0))
+    layer.forward(np.zeros((3, 4), dtype="float32"))
+    layer.clear_cache()
+    with pytest.raises(tg.LayerInputError, match=r"expected input of shape \(N, 4\), got \(3, 5\)"):
+        layer.forward(np.zeros((3, 5), dtype="float32"))
+    with pytest.raises(tg.LayerInputError, match="float32 parameters but received float64"):
+        layer.forward(np.zeros((3, 4)))
+    layer.astype("float64")  # the parameters' dtype changed: float32 input is refused now
+    with pytest.raises(tg.LayerInputError, match="float64 parameters but received float32"):
+        layer.forward(np.zeros((3, 4), dtype="float32"))
+
+
 def test_nan_input_is_refused():
     with pytest.raises(tg.LayerInputError, match=r"Sigmoid\(\) received 1 non-finite"):
         tg.Sigmoid().forward(np.array([[0.0, np.nan]]))
