@@ -15,6 +15,9 @@ import sys
 
 def main():
     """Entry point of ``tinygan``: import the command line, then run it (exit status)."""
+    if signal.getsignal(signal.SIGINT) is signal.SIG_IGN:
+        # started with Ctrl-C ignored (nohup, a background job of a script): keep it so
+        return importlib.import_module("tinygan.cli").main()
     interrupted = []
 
     def on_sigint(signum, frame):

@@ -494,6 +494,46 @@ def test_ctrl_c_while_importing_is_one_line(monkeypatch, capsys):
 
     import _tinygan_entry as entry
 
+    # pytest may run with SIGINT ignored (a background job of a non-interactive shell):
+    # give this test the interactive default, and put back what was there after it
+    before = signal.signal(signal.SIGINT, signal.default_int_handler)
+    try:
+        _ctrl_c_while_importing(monkeypatch, capsys, entry)
+    finally:
+        signal.signal(signal.SIGINT, before)
+
+
+def test_an_ignored_ctrl_c_stays_ignored(monkeypatch):
+    """Started with SIGINT ignored (nohup), the entry neither installs its handler nor
+    restores another one: the command runs as Python was told."""
+    import signal
+
+    import _tinygan_entry as entry
+
+    seen = []
+
+    class FakeCli:
+        @staticmethod
+        def main():
+            seen.append(signal.getsignal(signal.SIGINT))
+            return 0
+
+    def import_module(name):  # what a Ctrl-C would meet during the imports
+        seen.append(signal.getsignal(signal.SIGINT))
+        return FakeCli
+
+    monkeypatch.setattr(entry.importlib, "import_module", import_module)
+    before = signal.signal(signal.SIGINT, signal.SIG_IGN)
+    try:
+        assert entry.main() == 0
+        assert seen == [signal.SIG_IGN] * 2 and signal.getsignal(signal.SIGINT) is signal.SIG_IGN
+    finally:
+        signal.signal(signal.SIGINT, before)
+
+
+def _ctrl_c_while_importing(monkeypatch, capsys, entry):
+    import signal
+
     def interrupted_import(name):
         raise KeyboardInterrupt
 
