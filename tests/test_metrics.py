@@ -127,3 +127,12 @@ def test_classifier_rejects_images_of_the_wrong_size(judged):
     clf = judged[4]
     with pytest.raises(ValueError, match="expected images with 64 values"):
         clf.predict(np.zeros((2, 1, 28, 28), dtype=np.float32))
+
+
+def test_score_row_prints_is_fid_classes_and_the_histogram_aligned():
+    from tinygan.metrics import score_row
+
+    s = {"inception_score": 7.1049, "fid": 3.4762, "classes_present": 8,
+         "histogram": [121, 5, 1000]}
+    assert score_row("real", s, 8, 4) == "real       7.10     3.48   8/3      121    5 1000"
+    assert score_row("x", s, 2, 3) == "x    7.10     3.48   8/3    121   5 1000"

@@ -44,7 +44,7 @@ from .optim import Adam
 __all__ = ["DigitClassifier", "train_digit_classifier", "softmax", "inception_score",
            "frechet_distance", "gaussian_stats", "frechet_from_stats", "class_histogram",
            "evaluate_samples", "uniform_noise", "ShapeClassifier", "train_shape_classifier",
-           "centre_voxels", "binarize", "nearest_iou", "bernoulli_noise"]
+           "centre_voxels", "binarize", "nearest_iou", "bernoulli_noise", "score_row"]
 
 np = backend.numpy
 
@@ -241,6 +241,18 @@ def uniform_noise(n, shape, seed=0, dtype="float32"):
     """Uniform noise images in [−1, 1], (N, *shape), on the current backend: the scale's floor."""
     gen = np.random.default_rng(seed)
     return backend.asarray(gen.uniform(-1, 1, size=(n, *shape)).astype(dtype))
+
+
+def score_row(label, scores, label_width, count_width):
+    """One line of a score table: label, IS, FID, classes present / K, the histogram.
+
+    ``scores`` is an :func:`evaluate_samples` dict; the counts are right-aligned in
+    ``count_width`` digits (the DCGAN and 3D-GAN reports print the same row this way).
+    """
+    hist = " ".join(f"{c:{count_width}d}" for c in scores["histogram"])
+    return (f"{label:{label_width}s} {scores['inception_score']:6.2f} {scores['fid']:8.2f}  "
+            f"{scores['classes_present']:2d}/{len(scores['histogram'])}"
+            f"{' ' * (count_width + 1)}{hist}")
 
 
 def evaluate_samples(classifier, images, reference_stats):

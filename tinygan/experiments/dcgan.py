@@ -104,11 +104,8 @@ class DCGANResult:
                  f"{'':26s} {'IS':>6s} {'FID':>8s}  classes  histogram (argmax counts 0-9)"]
         names = {"real": "real (held-out half)", "dcgan": f"DCGAN samples ({len(self.history)}"
                  " steps)", "noise": "uniform noise"}
-        for key in ("real", "dcgan", "noise"):
-            s = self.scores[key]
-            hist = " ".join(f"{c:3d}" for c in s["histogram"])
-            lines.append(f"{names[key]:26s} {s['inception_score']:6.2f} {s['fid']:8.2f}  "
-                         f"{s['classes_present']:2d}/{len(s['histogram'])}    {hist}")
+        lines += [M.score_row(names[key], self.scores[key], 26, 3)
+                  for key in ("real", "dcgan", "noise")]
         lines.append(f"(n = {self.scores['dcgan']['n']} images each; FID against the "
                      "classifier's training half; IS ≤ 10)")
         return "\n".join(lines)

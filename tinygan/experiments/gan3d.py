@@ -144,11 +144,8 @@ class GAN3DResult:
                  f"({', '.join(c[:4] for c in SHAPE_CLASSES)})"]
         names = {"real": "real shapes (held out)", "gan3d": f"3D-GAN ({len(self.history)} "
                  "steps)", "noise": "Bernoulli noise"}
-        for key in ("real", "gan3d", "noise"):
-            s = self.scores[key]
-            hist = " ".join(f"{c:4d}" for c in s["histogram"])
-            lines.append(f"{names[key]:24s} {s['inception_score']:6.2f} {s['fid']:8.2f}  "
-                         f"{s['classes_present']:2d}/{k}     {hist}")
+        lines += [M.score_row(names[key], self.scores[key], 24, 4)
+                  for key in ("real", "gan3d", "noise")]
         n = self.nearest
         lines += [f"(n = {self.scores['gan3d']['n']} each; IS ≤ {k}; FID against held-out "
                   "real features)", "",
