@@ -177,3 +177,36 @@ def test_layer_constructors_reject_bad_arguments_in_one_line(make, match):
     with pytest.raises((TypeError, ValueError)) as info:
         make()
     assert match in str(info.value) and "\n" not in str(info.value)
+
+
+def test_the_steps_check_the_losses_and_replay_the_forwards_to_name_the_layer(monkeypatch):
+    """update_d/update_g scan no layer input while the losses are finite; a non-finite loss
+    replays the step's forwards in the order the step ran them, so the first layer that
+    received NaN raises: G's ReLU (fed by a NaN bias) in D's step, although D's real
+    batch came first and was fine; D's first layer for NaN data."""
+    from tinygan.layers.base import NonFiniteInputError
+
+    G, D, rng = _gan()
+    x = rng.standard_normal((8, 2)).astype("float32")
+    z = rng.standard_normal((8, 2)).astype("float32")
+    opt_D, opt_G = tg.Adam(D), tg.Adam(G)
+    scans = []
+    real_all_finite = backend.all_finite
+    monkeypatch.setattr(backend, "all_finite", lambda a: scans.append(a.shape)
+                        or real_all_finite(a))
+    tg.update_d(G, D, x, z, opt_D)
+    tg.update_g(G, D, z, opt_G)
+    assert scans == []  # the Adam state check is fit's, not the steps'
+
+    bad = x.copy()
+    bad[3, 1] = np.nan
+    with pytest.raises(NonFiniteInputError, match=r"Dense\(2→32\) received 1 non-finite") as info:
+        tg.update_d(G, D, bad, z, opt_D)
+    assert info.value.layer is D.layers[0]
+
+    G.layers[0].params["b"][5] = np.nan
+    for step in (lambda: tg.update_d(G, D, x, z, opt_D), lambda: tg.update_g(G, D, z, opt_G)):
+        with pytest.raises(NonFiniteInputError, match=r"ReLU\(\) received 8 non-finite") as info:
+            step()
+        assert info.value.layer is G.layers[1]
+        assert all(layer.cache is None for net in (G, D) for layer in net.layers)

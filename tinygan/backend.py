@@ -17,7 +17,6 @@ reproducible on one backend, not across backends.
 
 from __future__ import annotations
 
-import contextlib
 import math
 import os
 
@@ -253,21 +252,28 @@ def legacy_random_state(seed):
     return numpy.random.RandomState(seed)
 
 
-@contextlib.contextmanager
-def checks(enabled: bool):
+class checks:
     """Turn input checks that need a device→host sync (finiteness) on or off in a block.
 
     Shape and dtype checks are free and always on. The finiteness check of layer
     inputs reads one boolean back from the device; on a GPU inner loop you may
     turn it off with ``with backend.checks(False): ...``. The trainer's check of
     each loss for NaN stays on either way.
+
+    (A class rather than a ``contextlib`` generator: the trainer enters it several times
+    per step, and on the 2×2 toy the generator machinery costs as much as a layer call.)
     """
-    old = _state["checks"]
-    _state["checks"] = bool(enabled)
-    try:
-        yield
-    finally:
-        _state["checks"] = old
+
+    def __init__(self, enabled: bool):
+        self.enabled = bool(enabled)
+
+    def __enter__(self):
+        self.old = _state["checks"]
+        _state["checks"] = self.enabled
+        return self
+
+    def __exit__(self, *exc):
+        _state["checks"] = self.old
 
 
 def checks_enabled() -> bool:

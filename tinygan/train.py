@@ -69,6 +69,10 @@ def update_d(G, D, x_real, z, opt_D, accuracy_limit=None):
     5. opt_D.step(), unless ``accuracy_limit`` is given and D's accuracy on these two
        batches is above it (3D-GAN's adaptive training, :mod:`tinygan.gans.gan3d`).
 
+    The forwards skip the layers' finiteness scans of their inputs; each loss is checked
+    instead, and a non-finite one replays the forwards with the scans on, so that the
+    layer that received NaN or inf raises naming itself (:func:`_rescan`).
+
     Two forward/backward pairs, each consuming its own cache: never backpropagate
     the real loss through the cache of the fake pass (papers.md §9; the layers refuse
     a second forward in training mode before the first one's backward).
@@ -85,16 +89,22 @@ def update_d(G, D, x_real, z, opt_D, accuracy_limit=None):
     (1.0, or 0.0 for a skipped step).
     """
     D.zero_grad()
-    x_fake = fake_batch(G, z)
+    scan = backend.checks_enabled()
+    with backend.checks(False):  # the losses are checked instead: see _rescan
+        x_fake = fake_batch(G, z)
 
-    real_logits = D.forward(x_real)
-    _check_logits_shape(real_logits)
-    loss_real, d_real = bce_with_logits(real_logits, 1)
-    D.backward(d_real, need_dx=False)  # nothing upstream of the data needs a gradient
+        real_logits = D.forward(x_real)
+        _check_logits_shape(real_logits)
+        loss_real, d_real = bce_with_logits(real_logits, 1)
+        if scan and not math.isfinite(loss_real):
+            _rescan(((G, z), (D, x_real)))
+        D.backward(d_real, need_dx=False)  # nothing upstream of the data needs a gradient
 
-    fake_logits = D.forward(x_fake)
-    loss_fake, d_fake = bce_with_logits(fake_logits, 0)
-    D.backward(d_fake, need_dx=False)
+        fake_logits = D.forward(x_fake)
+        loss_fake, d_fake = bce_with_logits(fake_logits, 0)
+        if scan and not math.isfinite(loss_fake):
+            _rescan(((G, z), (D, x_real), (D, x_fake)))
+        D.backward(d_fake, need_dx=False)
 
     accuracy = d_accuracy(real_logits, fake_logits)
     updated = accuracy_limit is None or float(accuracy) <= accuracy_limit
@@ -137,19 +147,58 @@ def update_g(G, D, z, opt_G, loss="nonsaturating"):
        ``detach``/``requires_grad_(False)``), then through G.
     5. opt_G.step().
 
+    As in :func:`update_d`, the loss stands in for the layers' finiteness scans.
+
     Returns a dict of 0-d arrays: ``loss_G`` and ``D_fake`` (mean D(G(z)) before
     the step).
     """
     G.zero_grad()
-    x_fake = G.forward(z)
-    logits = D.forward(x_fake)
+    scan = backend.checks_enabled()
+    with backend.checks(False):  # the loss is checked instead: see _rescan
+        logits = D.forward(G.forward(z))
     _check_logits_shape(logits)
     loss_G, d_logits, d_fake = generator_loss(logits, loss, mean_prob=True)
+    if scan and not math.isfinite(loss_G):
+        _rescan(((G, z), (D, None)))
     with frozen(D):
         dx = D.backward(d_logits)
     G.backward(dx, need_dx=False)
     opt_G.step()
     return {"loss_G": loss_G, "D_fake": d_fake}
+
+
+def _rescan(forwards):
+    """After a non-finite loss: find the layer that received NaN or inf, and let it say so.
+
+    The trainer's steps run their forwards without the layers' per-input finiteness scans
+    (``backend.checks(False)``: one or two NumPy passes per layer, about a tenth of the 2×2
+    toy's step) and check each loss instead. A NaN anywhere upstream reaches the loss. An
+    infinity reaches it too (as ±inf, or as inf − inf = NaN), or a saturating unit absorbs
+    it (σ(∞) = 1, ReLU(−∞) = 0): then the step goes on, its gradient is 0 where the unit
+    saturated, and NaN in the weights of any layer the infinity passed through, which
+    Adam's v shows after the update (:meth:`Watch.state`, in :func:`fit`; with SGD the
+    next step's loss). Only when a loss is not finite are the step's forwards so far
+    replayed, in the order the step ran them, with the scans on: ``forwards`` is
+    ((net, x), …), x None meaning the previous net's output. The same parameters and
+    inputs give the same values, so the first layer whose input is not finite raises
+    :class:`NonFiniteInputError` naming itself, as it did when every forward scanned its
+    input (:func:`fit` adds the step and the network). The replay caches nothing and
+    leaves the running statistics alone. When no layer's input was bad (the last layer
+    overflowed), it returns and the caller's loss check reports the loss.
+
+    Cost: one float() of each loss (a host read on CuPy, where ``backend.checks(False)``
+    turns this check off as well).
+    """
+    out = None
+    try:
+        with backend.checks(True):
+            for net, x in forwards:
+                with no_grad(net, update_stats=False):
+                    out = net.forward(out if x is None else x)
+    except NonFiniteInputError:
+        for net, _ in forwards:  # the step's own forwards left caches no backward will use
+            net.clear_cache()
+        raise
 
 
 def _check_logits_shape(logits):
