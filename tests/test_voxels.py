@@ -81,6 +81,31 @@ def test_rotation_turns_the_shape():
     assert extent(up, 2) > extent(up, 1) + 3 and extent(turned, 1) > extent(turned, 2) + 3
 
 
+def test_a_cone_points_its_apex_along_r_e3():
+    """Placed by R, the canonical solid's axis q₃ lies along R e₃ (voxel p is inside when
+    Rᵀ(p − c)/s is): a cone, whose mass sits on its base side (−q₃), turned by a quarter
+    turn that is not its own inverse, has its centre of mass on the side of −R e₃."""
+    turn = np.array([[1.0, 0, 0], [0, 0, -1], [0, 1, 0]])      # R e₃ = −e₂ (the h axis)
+    assert not np.allclose(turn, turn.T)
+    cone = V.voxelize(["cone"], np.array([0.9]), np.zeros((1, 3)), turn[None], size=16)[0]
+    centre = np.array(np.nonzero(cone)).mean(axis=1) - 7.5     # voxel indices → centred
+    axis = turn @ np.array([0.0, 0, 1])
+    assert centre @ axis < -1.0 and abs(centre[0]) < 0.5 and abs(centre[2]) < 0.5
+
+
+@pytest.mark.parametrize("size", [8, 9, 16])
+def test_voxel_centres_are_symmetric_and_evenly_spaced(size):
+    """The centres are (i + ½)·2/size − 1: the grid is symmetric about 0, so a centred
+    solid that is symmetric (a sphere, an upright cube) voxelises symmetrically."""
+    p = V.voxel_grid(size)
+    t = np.unique(p[:, 0])
+    np.testing.assert_allclose(t, (np.arange(size) + 0.5) * 2 / size - 1, atol=1e-15)
+    np.testing.assert_allclose(t, -t[::-1], atol=1e-15)
+    ball = V.voxelize(["sphere"], np.array([0.8]), np.zeros((1, 3)), np.eye(3)[None], size)[0]
+    for axis in range(3):
+        np.testing.assert_array_equal(ball, np.flip(ball, axis))
+
+
 def test_errors():
     with pytest.raises(ValueError, match="positive integer number of shapes"):
         V.voxel_shapes(0)

@@ -34,6 +34,8 @@ RUNS = ["tests/test_runs.py"]
 RESUME = ["tests/test_resume.py"]
 DIVERGE = ["tests/test_divergence.py"]
 
+_PACKED = "(x.shape[0] // self.m, self.m * x.shape[1]) + x.shape[2:]"
+_PACK = "        return x.reshape(" + _PACKED + ")\n"
 _FIT_DRAW = "                x, z = sample_real(batch_size), sample_noise(batch_size)\n"
 _FIT_G = "            g_stats = update_g(G, D, sample_noise(batch_size), opt_G, generator_loss)\n"
 
@@ -355,6 +357,22 @@ MUTANTS = [
          why="d_accuracy counts a fake as right when its logit is positive",
          old="(fake_logits < 0).sum()", new="(fake_logits > 0).sum()"),
 
+    dict(id="V4", file="tinygan/models/gan3d.py", tests=["tests/test_gan3d.py"],
+         why="the normal latent drawn uniformly on [0, 1) (the two latents swapped)",
+         old="        return gen.standard_normal((n, latent_dim), dtype=dtype)\n",
+         new="        return gen.random((n, latent_dim), dtype=dtype)\n"),
+    dict(id="V5", file="tinygan/data/voxels.py", tests=["tests/test_voxels.py"],
+         why="the torus's tube radius squared twice (a thinner tube than stated)",
+         old="z * z <= 0.27 ** 2", new="z * z <= 0.27 ** 4"),
+    dict(id="V6", file="tinygan/data/voxels.py", tests=["tests/test_voxels.py"],
+         why="voxel centres off by half a voxel (the grid starts at −1, not −1 + 1/size)",
+         old="(np.arange(size, dtype=np.float64) + 0.5) * (2.0 / size) - 1.0",
+         new="np.arange(size, dtype=np.float64) * (2.0 / size) - 1.0"),
+    dict(id="V7", file="tinygan/data/voxels.py", tests=["tests/test_voxels.py"],
+         why="the placement rotates by R instead of Rᵀ (row vectors multiplied by Rᵀ)",
+         old="q = np.matmul(p[None] - centres[sl, None, :], rotations[sl])",
+         new="q = np.matmul(p[None] - centres[sl, None, :], rotations[sl].transpose(0, 2, 1))"),
+
     # -- layers/shape.py ----------------------------------------------------------------------
     dict(id="S1", file="tinygan/layers/shape.py", tests=["tests/test_shape_softmax.py"],
          why="Flatten in channels-last order",
@@ -460,14 +478,18 @@ MUTANTS = [
     # -- gans/pacgan.py -----------------------------------------------------------------------
     dict(id="P1", file="tinygan/gans/pacgan.py", tests=PACK,
          why="a pack is m copies of its first sample",
-         old="        return x.reshape(x.shape[0] // self.m, self.m * x.shape[1])  # (N, m·D)",
-         new="        return x[::self.m].repeat(self.m, axis=0).reshape(x.shape[0] // self.m, "
-             "self.m * x.shape[1])"),
+         old=_PACK,
+         new="        return x[::self.m].repeat(self.m, axis=0).reshape(" + _PACKED + ")"),
     dict(id="P2", file="tinygan/gans/pacgan.py", tests=PACK,
          why="pack n takes samples n, n + N, … (strided), backward unchanged",
-         old="        return x.reshape(x.shape[0] // self.m, self.m * x.shape[1])  # (N, m·D)",
-         new="        return x.reshape(self.m, x.shape[0] // self.m, x.shape[1]).transpose(1, 0, 2)"
-             ".reshape(x.shape[0] // self.m, self.m * x.shape[1])"),
+         old=_PACK, new="        return x.reshape((self.m, x.shape[0] // self.m) + x.shape[1:])"
+                        ".swapaxes(0, 1).reshape(" + _PACKED + ")"),
+    dict(id="P4", file="tinygan/gans/pacgan.py", tests=PACK,
+         why="maps packed along their first spatial axis instead of the channels",
+         old=_PACK,
+         new="        return x.reshape(x.shape[0] // self.m, self.m * x.shape[1]) if x.ndim == 2"
+             " else x.reshape((x.shape[0] // self.m, x.shape[1], self.m * x.shape[2])"
+             " + x.shape[3:])"),
     dict(id="P3", file="tinygan/gans/pacgan.py", tests=PACK + ["tests/test_modes_experiment.py"],
          why="packed() forgets the Pack layer",
          old="    return Sequential(Pack(m), *layers)", new="    return Sequential(*layers)"),
