@@ -72,6 +72,16 @@ def test_command_writes_its_files_and_results(name, references):
         assert set(res) >= keys
 
 
+@pytest.mark.parametrize("name", ["points", "digits"])
+def test_the_no_cycle_ablation_prints_no_target(name, tmp_path, capsys):
+    """λ_cyc = 0 gates nothing (exit status 0 when its numbers are finite), so no line of
+    its report names a target, outside quick mode too."""
+    assert cli_main(TINY[name] + ["--no-cycle", "--out", str(tmp_path / "a")]) == 0
+    report = capsys.readouterr().out
+    assert "target ≤" not in report and "target for" not in report
+    assert report.count("the no-cycle ablation: no target") == (2 if name == "digits" else 1)
+
+
 @pytest.mark.slow
 def test_quick_digits_run_keeps_labels_and_nears_the_truth(tmp_path):
     """``tinygan cyclegan --data digits --quick`` (80 steps), as CI's quick check of the

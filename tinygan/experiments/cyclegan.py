@@ -109,6 +109,7 @@ class CycleResult:
         n = self.numbers
         lam = self.config["lambda_cyc"]
         gated = quick and lam != 0 and self.data == "points"  # the quick points' target
+        ablation = "the no-cycle ablation: no target"  # λ_cyc = 0 gates nothing (passed)
         lines = [f"cycle_l1: mean |F(G(x)) − x| = {n['cycle_l1']['X']:.4f}, "
                  f"mean |G(F(y)) − y| = {n['cycle_l1']['Y']:.4f}   (λ_cyc = {lam:g}"
                  + (f"; target ≤ {QUICK_CYCLE_L1} both ways in quick mode)" if gated else ")")]
@@ -123,9 +124,9 @@ class CycleResult:
                       f"mean ‖F(y) − T⁻¹(y)‖ = {n['map_error']['F']:.3f}   (Y's mode std: "
                       f"{n['std_Y']:.2f})"]
         else:
-            target = (f"target for G ≥ {TARGET_LABEL_PRESERVED}" if not quick else
-                      f"target for G ≥ {QUICK_LABEL_PRESERVED} in quick mode" if lam != 0 else
-                      "quick mode: no target")  # (the quick ablation gates nothing)
+            target = ("quick mode: no target" if quick and lam == 0 else ablation if lam == 0
+                      else f"target for G ≥ {QUICK_LABEL_PRESERVED} in quick mode" if quick
+                      else f"target for G ≥ {TARGET_LABEL_PRESERVED}")
             lines += [f"label_preserved: G {n['label_preserved']['G']:.3f}, F "
                       f"{n['label_preserved']['F']:.3f}   ({target}; the judge on the true "
                       f"counterparts: {n['judge_on_truth']:.3f})",
@@ -136,7 +137,8 @@ class CycleResult:
         d = self.dstar
         lines.append("LSGAN's D* in 1-D: E_m|D − D*|/(b − a) = " + ", ".join(
             f"{v['relative_error_m']:.4f} (a = {v['a']:g}, b = {v['b']:g})" for v in d)
-            + ("  (quick mode: no target)" if quick else f"  (target ≤ {odf.TARGET})"))
+            + ("  (quick mode: no target)" if quick else f"  ({ablation})" if lam == 0
+               else f"  (target ≤ {odf.TARGET})"))
         return "\n".join(lines)
 
     def to_json(self):
