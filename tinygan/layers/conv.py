@@ -40,6 +40,7 @@ import numbers
 
 from .. import backend
 from .base import Layer, check_dtype, check_rng
+from .base import work_array as _work
 
 __all__ = ["ConvNd", "ConvTransposeNd", "Conv1d", "Conv2d", "Conv3d", "ConvTranspose1d",
            "ConvTranspose2d", "ConvTranspose3d", "conv_output_size",
@@ -272,23 +273,6 @@ def _check_rank(layer):
         raise TypeError(f"{type(layer).__name__} has no spatial rank: build Conv1d, Conv2d, "
                         "Conv3d or a ConvTranspose of those, or subclass ConvNd / "
                         "ConvTransposeNd with rank = d")
-
-
-def _work(layer, name, shape, dtype, xp, zero=False):
-    """A work array the layer keeps between calls, for temporaries that never leave it.
-
-    A fresh multi-megabyte array is page-faulted in by the kernel (about 20 % of a
-    DCGAN step, shared/reference/performance.md); a kept one is not. With
-    ``zero=True`` a new array starts at zero and callers only ever write its interior,
-    so a padded canvas keeps its zero border from call to call. Outputs and input
-    gradients are never work arrays: the caller owns those.
-    """
-    buf = layer._work.get(name)
-    if (buf is None or tuple(buf.shape) != tuple(shape) or buf.dtype != dtype
-            or backend.get_array_module(buf) is not xp):
-        buf = (xp.zeros if zero else xp.empty)(shape, dtype=dtype)
-        layer._work[name] = buf
-    return buf
 
 
 class _ConvBase(Layer):
@@ -599,7 +583,8 @@ class ConvNd(_ConvBase):
             x_pad = _to_channels_last(x)                               # (N, *size, C_in)
         # 2. gather the windows, 3. one multiply
         rows = N * math.prod(out_size)
-        cols = im2col(x_pad, K, S, out_size, out=_work(
+        # the cache holds cols: a kept array, unless a pending cache holds it (cache_array)
+        cols = im2col(x_pad, K, S, out_size, out=None if self._cache is not None else _work(
             self, "cols", (rows, math.prod(K) * C_in), x.dtype, xp))  # (N·∏H_out, ∏K·C_in)
         out = cols @ self._W_mat()                                     # (N·∏H_out, C_out)
         if "b" in self.params:
