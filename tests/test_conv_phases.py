@@ -69,19 +69,28 @@ def scatter_add_oracle(cols6, K, S, P, h_img, w_img, bias):
 
 
 @given(ax_h=phase_axes(), ax_w=st.integers(1, 4), C=st.integers(1, 3), bias=st.booleans(),
-       seed=seeds)
-@example(ax_h=(4, 2, 1, 3, 6), ax_w=3, C=2, bias=True, seed=0)
-def test_col2im_equals_the_scatter_add_it_replaced(ax_h, ax_w, C, bias, seed):
+       slab=st.integers(1, 3), seed=seeds)
+@example(ax_h=(4, 2, 1, 3, 6), ax_w=3, C=2, bias=True, slab=2, seed=0)
+def test_col2im_equals_the_scatter_add_it_replaced(ax_h, ax_w, C, bias, slab, seed):
+    """Also in slabs of ``slab`` of the 3 images (the CPU's cache blocking; the slabs of a
+    DCGAN layer are 2 MiB): the same bits as the whole batch at once."""
     K, S, P, h, h_img = ax_h
     w = ax_w
     w_img = max(1, S * (w - 1) + K - 2 * P)  # the transposed convolution's width, O = 0
     gen = np.random.default_rng(seed)
-    cols6 = gen.standard_normal((2, h, w, K, K, C))
+    cols6 = gen.standard_normal((3, h, w, K, K, C))
     b = gen.standard_normal(C) if bias else None
-    got = conv_module.col2im(cols6.reshape(2 * h * w, K * K * C), K, S, (h, w), (h_img, w_img),
-                             padding=P, bias=b)
-    np.testing.assert_allclose(got, scatter_add_oracle(cols6, K, S, P, h_img, w_img, b),
+    got = {}
+    for n in (slab, 3):
+        old, conv_module._SLAB_BYTES = conv_module._SLAB_BYTES, n * cols6[0].nbytes
+        try:
+            got[n] = conv_module.col2im(cols6.reshape(3 * h * w, K * K * C), K, S, (h, w),
+                                        (h_img, w_img), padding=P, bias=b)
+        finally:
+            conv_module._SLAB_BYTES = old
+    np.testing.assert_allclose(got[slab], scatter_add_oracle(cols6, K, S, P, h_img, w_img, b),
                                rtol=1e-12, atol=1e-12)
+    np.testing.assert_array_equal(got[slab], got[3])
 
 
 @given(ax=phase_axes(), C=st.integers(1, 3), seed=seeds)

@@ -175,19 +175,31 @@ def col2im(cols, kernel_size, stride, out_size, img_size, padding=0, bias=None):
     N, C = cols.shape[0] // math.prod(out_size), cols.shape[1] // math.prod(K)
     cols = cols.reshape(N, *out_size, *K, C)
     img = xp.empty((N, *img_size, C), dtype=cols.dtype)
-    for phase_at, first, rest in _col2im_program(K, S, P, out_size, img_size):
-        phase = img[phase_at]                                  # (N, M₁, …, M_d, C)
-        # 1. the first term that covers the whole phase is written, not added
-        if first is None:
-            phase[...] = 0 if bias is None else bias
-        elif bias is None:
-            phase[...] = cols[first]
-        else:
-            xp.add(cols[first], bias, out=phase)
-        # 2. the other taps of this phase are added where their windows exist
-        for dst, src in rest:
-            phase[dst] += cols[src]
+    program = _col2im_program(K, S, P, out_size, img_size)
+    # The phases read each image's windows in ∏K_a strided passes; on the CPU a slab of
+    # images at a time keeps those windows in the cache between the passes (the same
+    # additions in the same order: the same bits). A GPU takes the whole batch at once.
+    slab = max(1, _SLAB_BYTES // max(1, cols[0].nbytes)) if xp is backend.numpy else N
+    for n0 in range(0, N, slab):
+        cols_s, img_s = cols[n0:n0 + slab], img[n0:n0 + slab]
+        for phase_at, first, rest in program:
+            phase = img_s[phase_at]                            # (n, M₁, …, M_d, C)
+            # 1. the first term that covers the whole phase is written, not added
+            if first is None:
+                phase[...] = 0 if bias is None else bias
+            elif bias is None:
+                phase[...] = cols_s[first]
+            else:
+                xp.add(cols_s[first], bias, out=phase)
+            # 2. the other taps of this phase are added where their windows exist
+            for dst, src in rest:
+                phase[dst] += cols_s[src]
     return img
+
+
+#: col2im's slab on the CPU: about this many bytes of windows (2 MiB, a few images of a
+#: DCGAN layer), measured 1.3× faster than the whole batch at once on its 12.8 MB
+_SLAB_BYTES = 2 << 20
 
 
 @functools.lru_cache(maxsize=512)
