@@ -69,19 +69,28 @@ def scatter_add_oracle(cols6, K, S, P, h_img, w_img, bias):
 
 
 @given(ax_h=phase_axes(), ax_w=st.integers(1, 4), C=st.integers(1, 3), bias=st.booleans(),
-       seed=seeds)
-@example(ax_h=(4, 2, 1, 3, 6), ax_w=3, C=2, bias=True, seed=0)
-def test_col2im_equals_the_scatter_add_it_replaced(ax_h, ax_w, C, bias, seed):
+       slab=st.integers(1, 3), seed=seeds)
+@example(ax_h=(4, 2, 1, 3, 6), ax_w=3, C=2, bias=True, slab=2, seed=0)
+def test_col2im_equals_the_scatter_add_it_replaced(ax_h, ax_w, C, bias, slab, seed):
+    """Also in slabs of ``slab`` of the 3 images (the CPU's cache blocking; the slabs of a
+    DCGAN layer are 2 MiB): the same bits as the whole batch at once."""
     K, S, P, h, h_img = ax_h
     w = ax_w
     w_img = max(1, S * (w - 1) + K - 2 * P)  # the transposed convolution's width, O = 0
     gen = np.random.default_rng(seed)
-    cols6 = gen.standard_normal((2, h, w, K, K, C))
+    cols6 = gen.standard_normal((3, h, w, K, K, C))
     b = gen.standard_normal(C) if bias else None
-    got = conv_module.col2im(cols6.reshape(2 * h * w, K * K * C), K, S, (h, w), (h_img, w_img),
-                             padding=P, bias=b)
-    np.testing.assert_allclose(got, scatter_add_oracle(cols6, K, S, P, h_img, w_img, b),
+    got = {}
+    for n in (slab, 3):
+        old, conv_module._SLAB_BYTES = conv_module._SLAB_BYTES, n * cols6[0].nbytes
+        try:
+            got[n] = conv_module.col2im(cols6.reshape(3 * h * w, K * K * C), K, S, (h, w),
+                                        (h_img, w_img), padding=P, bias=b)
+        finally:
+            conv_module._SLAB_BYTES = old
+    np.testing.assert_allclose(got[slab], scatter_add_oracle(cols6, K, S, P, h_img, w_img, b),
                                rtol=1e-12, atol=1e-12)
+    np.testing.assert_array_equal(got[slab], got[3])
 
 
 @given(ax=phase_axes(), C=st.integers(1, 3), seed=seeds)
@@ -204,3 +213,42 @@ def test_kept_canvases_start_clean_for_every_call(xp):
             dx_fresh = fresh.backward(dout)
             np.testing.assert_array_equal(backend.to_numpy(y_used), backend.to_numpy(y_fresh))
             np.testing.assert_array_equal(backend.to_numpy(dx_used), backend.to_numpy(dx_fresh))
+
+
+@pytest.mark.parametrize("make, shape", [
+    (lambda r: tg.Conv2d(2, 3, 4, stride=2, padding=1, rng=r, dtype="float64"), (2, 2, 8, 8)),
+    (lambda r: tg.ConvTranspose2d(3, 2, 4, stride=2, padding=1, rng=r, dtype="float64"),
+     (2, 3, 4, 4)),
+    (lambda r: tg.LeakyReLU(0.2), (2, 3, 4, 4)),
+    (lambda r: tg.ReLU(), (2, 3, 4, 4)),
+    (lambda r: tg.BatchNorm(3, dtype="float64"), (2, 3, 4, 4)),
+    (lambda r: tg.BatchNorm(3, dtype="float64").eval(), (2, 3, 4, 4)),
+], ids=["conv", "convT", "leaky", "relu", "bn", "bn-eval"])
+def test_a_pending_cache_keeps_its_arrays_through_other_forwards(xp, make, shape):
+    """forward(x₁), then a forward of x₂ inside no_grad (a sample drawn mid-step) or a
+    second training forward that the cache refuses, then backward(dout): the gradients
+    are x₁'s, bit for bit. What a cache holds may live in an array the layer keeps
+    between calls (Conv2d's windows, the activations' slope, BatchNorm's x − μ), and a
+    forward must not rewrite it while a cache holds it; Conv2d's did, and its weight
+    gradient was x₂'s."""
+    from tinygan.layers.base import no_grad
+
+    gen = np.random.default_rng(7)
+    x1, x2 = (xp.asarray(gen.standard_normal(shape)) for _ in range(2))
+    ref, layer = make(backend.rng(0)), make(backend.rng(0))
+    dout = xp.asarray(gen.standard_normal(ref.forward(x1).shape))
+    want = backend.to_numpy(ref.backward(dout))
+    for interrupt in ("no_grad", "refused"):
+        layer.zero_grad()
+        layer.forward(x1)
+        if interrupt == "no_grad":
+            with no_grad(layer):
+                layer.forward(x2)
+        elif layer.training:
+            with pytest.raises(RuntimeError, match="called again before backward"):
+                layer.forward(x2)
+        got = backend.to_numpy(layer.backward(dout))
+        np.testing.assert_array_equal(got, want, err_msg=interrupt)
+        for k, g in layer.grads.items():
+            np.testing.assert_array_equal(backend.to_numpy(g), backend.to_numpy(ref.grads[k]),
+                                          err_msg=f"{interrupt}: grad of {k}")

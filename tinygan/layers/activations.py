@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from .. import backend
-from .base import Layer
+from .base import Layer, cache_array
 
 
 def sigmoid(x):
@@ -98,7 +98,8 @@ class LeakyReLU(_Elementwise):
 
     Shapes: any; out has the shape of x.
 
-    Cache: slope (an array of 1s and αs in x's dtype), so backward is one multiply.
+    Cache: slope (an array of 1s and αs in x's dtype, kept by the layer between calls),
+    so backward is one multiply.
 
     ``np.maximum`` rather than ``np.where`` keeps the forward branch-free, which was
     measured 20× faster on this kind of machine (shared/reference/performance.md).
@@ -118,14 +119,15 @@ class LeakyReLU(_Elementwise):
     def forward(self, x):
         self._check_input(x)
         xp = backend.get_array_module(x)
-        positive = x > 0
+        # [x > 0] as 1s and 0s of x's dtype, written into the array the cache keeps between
+        # calls (cache_array: a fresh multi-megabyte slope per call is page-faulted in)
+        slope = xp.greater(x, 0, out=cache_array(self, "slope", x))
         if self.alpha == 0.0:
-            slope = positive.astype(x.dtype)
             out = xp.maximum(x, x.dtype.type(0))
         else:
             # slope = max([x > 0], α) is exactly 1 or α, and x·slope is exactly max(x, αx)
             # for finite x: three passes over x instead of five
-            slope = xp.maximum(positive, x.dtype.type(self.alpha))
+            xp.maximum(slope, x.dtype.type(self.alpha), out=slope)
             out = x * slope
         self.cache = slope
         return out

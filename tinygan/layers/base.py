@@ -249,6 +249,46 @@ class Layer:
             )
 
 
+def work_array(layer, name, shape, dtype, xp, zero=False):
+    """A work array the layer keeps between calls, for temporaries that never leave it.
+
+    A fresh multi-megabyte array is page-faulted in by the kernel (about 20 % of a
+    DCGAN step, shared/reference/performance.md); a kept one is not. With
+    ``zero=True`` a new array starts at zero and callers only ever write its interior,
+    so a padded canvas keeps its zero border from call to call. Outputs and input
+    gradients are never work arrays: the caller owns those.
+    """
+    work = layer.__dict__.setdefault("_work", {})
+    buf = work.get(name)
+    if (buf is None or tuple(buf.shape) != tuple(shape) or buf.dtype != dtype
+            or backend.get_array_module(buf) is not xp):
+        buf = (xp.zeros if zero else xp.empty)(shape, dtype=dtype)
+        work[name] = buf
+    return buf
+
+
+def cache_array(layer, name, like):
+    """A kept array shaped and laid out like ``like``, for what a forward caches.
+
+    The one-slot cache makes a kept array safe for the cache: its backward reads it
+    before the next forward can write it. Except while a cache is still pending (a
+    forward inside ``no_grad()`` between a forward and its backward, or a second
+    training-mode forward, which the cache then refuses): that cache may hold the kept
+    array, so a fresh one is returned instead. Same shape, dtype and strides as
+    ``like`` (a channels-first view of channels-last data stays so, and elementwise
+    passes stay in memory order); a ``like`` with gaps gets a fresh array each call.
+    """
+    xp = backend.get_array_module(like)
+    if layer._cache is not None:
+        return xp.empty_like(like)
+    work = layer.__dict__.setdefault("_work", {})
+    buf = work.get(name)
+    if (buf is None or buf.shape != like.shape or buf.dtype != like.dtype
+            or buf.strides != like.strides or backend.get_array_module(buf) is not xp):
+        buf = work[name] = xp.empty_like(like)
+    return buf
+
+
 def _all_layers(model):
     """``model`` and every layer inside it (a list, breadth first)."""
     layers = [model]

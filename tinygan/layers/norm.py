@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from .. import backend
-from .base import Layer, LayerInputError, check_dtype
+from .base import Layer, LayerInputError, cache_array, check_dtype
 
 
 class BatchNorm(Layer):
@@ -51,8 +51,8 @@ class BatchNorm(Layer):
 
     Cache
     -----
-    x − μ (as an (M, D) matrix; x̂ = r(x − μ) is never stored), r, the per-feature scale
-    γr, and the input's shape.
+    x − μ (as an (M, D) matrix, kept by the layer between calls; x̂ = r(x − μ) is never
+    stored), r, the per-feature scale γr, and the input's shape.
 
     Derivation: derivations/03_transposed_convolution.md#batchnorm
     """
@@ -122,7 +122,7 @@ class BatchNorm(Layer):
                     f"compute batch statistics, got input of shape {tuple(x.shape)}; use "
                     "a larger batch or layer.eval()")
             mu = _column_sum(X) / M
-            xc = X - mu                                            # centred, (M, D)
+            xc = xp.subtract(X, mu, out=cache_array(self, "xc", X))  # centred, (M, D)
             var = _column_dot(xc, xc) / M                          # biased, for normalising
             r = 1 / xp.sqrt(var + self.eps)
             if self.update_stats:  # False inside no_grad(update_stats=False)
@@ -131,7 +131,7 @@ class BatchNorm(Layer):
                 self.running_var = (1 - m) * self.running_var + (m * M / (M - 1)) * var
         else:
             r = 1 / xp.sqrt(self.running_var + self.eps)
-            xc = X - self.running_mean
+            xc = xp.subtract(X, self.running_mean, out=cache_array(self, "xc", X))
         scale = gamma * r                                          # (D,)
         out = xc * scale                                           # γ x̂ = γ r (x − μ)
         out += beta
