@@ -1,5 +1,7 @@
 """Optimizers against their formulas on hand-computed steps, and against PyTorch."""
 
+import re
+
 import numpy as np
 import pytest
 
@@ -84,8 +86,16 @@ def test_optimizer_updates_sequential_layers_in_place():
 
 def test_optimizer_argument_errors():
     p = Param([1.0])
-    with pytest.raises(ValueError, match="lr must be positive"):
+    with pytest.raises(ValueError, match="SGD: lr must be a finite number > 0, got 0$"):
         tg.SGD(p, lr=0)
+    for bad in (float("nan"), float("inf"), -1e-3, "0.1", True, None):
+        with pytest.raises(ValueError, match=f"Adam: lr must be a finite number > 0, got "
+                                             f"{re.escape(repr(bad))}$"):
+            tg.Adam(p, lr=bad)
+    for opt in (tg.Adam, tg.RMSProp):
+        with pytest.raises(ValueError, match=r"eps must be a finite number ≥ 0, got -1e-08$"):
+            opt(p, eps=-1e-8)
+    assert tg.Adam(p, lr=np.float32(2e-4)).lr == pytest.approx(2e-4)  # NumPy scalars are numbers
     with pytest.raises(ValueError, match="betas"):
         tg.Adam(p, betas=(1.0, 0.9))
 

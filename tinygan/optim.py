@@ -28,6 +28,7 @@ checkpoint takes exactly the steps it would have taken. Scratch buffers are not 
 from __future__ import annotations
 
 import math
+import numbers
 import operator
 
 from . import backend
@@ -111,8 +112,7 @@ class Optimizer:
     """
 
     def __init__(self, model, lr):
-        if lr <= 0:
-            raise ValueError(f"{type(self).__name__}: lr must be positive, got {lr}")
+        self._check_number("lr", lr, 0.0, strict=True)
         self.models = list(model) if isinstance(model, (list, tuple)) else [model]
         self.lr = float(lr)
         self.t = 0  # number of steps taken
@@ -205,6 +205,15 @@ class Optimizer:
         if before is not None and tuple(before.shape) == tuple(p.shape):
             arr[...] = before  # carried over (cast to the new dtype if needed)
         self.state.setdefault(key, {})[name] = arr
+
+    def _check_number(self, name, value, low, strict=False):
+        """One line unless ``value`` is a finite real number above ``low`` (at least, unless
+        ``strict``): a NaN, an infinity, a string or a bool would train silently wrong."""
+        ok = (isinstance(value, numbers.Real) and not isinstance(value, bool)
+              and math.isfinite(value) and (value > low if strict else value >= low))
+        if not ok:
+            raise ValueError(f"{type(self).__name__}: {name} must be a finite number "
+                             f"{'>' if strict else '≥'} {low:g}, got {value!r}")
 
     def _state_names(self):  # pragma: no cover - abstract
         raise NotImplementedError
@@ -311,6 +320,7 @@ class Adam(Optimizer):
         b1, b2 = betas
         if not (0.0 <= b1 < 1.0 and 0.0 <= b2 < 1.0):
             raise ValueError(f"Adam: betas must be in [0, 1), got {betas}")
+        self._check_number("eps", eps, 0.0)
         self.b1, self.b2, self.eps = float(b1), float(b2), float(eps)
 
     def _state_names(self):
@@ -366,6 +376,7 @@ class RMSProp(Optimizer):
         super().__init__(model, lr)
         if not 0.0 <= rho < 1.0:
             raise ValueError(f"RMSProp: rho must be in [0, 1), got {rho}")
+        self._check_number("eps", eps, 0.0)
         self.rho, self.eps = float(rho), float(eps)
 
     def _state_names(self):
