@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import math
 import os
+import threading
 
 import numpy
 
@@ -39,6 +40,9 @@ __all__ = [
     "is_rng",
     "rng_state",
     "set_rng_state",
+    "threads",
+    "set_threads",
+    "over_rows",
 ]
 
 
@@ -279,6 +283,112 @@ class checks:
 def checks_enabled() -> bool:
     return _state["checks"]
 
+
+# -- both cores for the passes between the multiplies ---------------------------------------
+#: a pass is split only into blocks of at least this many bytes: smaller ones cost less
+#: than handing them to a thread (50–100 µs a round trip to a sleeping core of a VM)
+_MIN_CHUNK_BYTES = 1 << 20
+_threads = {"setting": 1, "pool": None, "pool_size": 0}
+_pool_lock = threading.Lock()
+
+
+def set_threads(k=1):
+    """How many threads :func:`over_rows` splits a large elementwise pass over (default 1).
+
+    ``1`` (the default) runs every pass as one call on the calling thread: the plain
+    single-threaded NumPy code. ``TINYGAN_THREADS=k`` in the environment sets the same at
+    import.
+
+    Opt-in because it pays only where the second core is free between the multiplies.
+    OpenBLAS's idle threads busy-wait for about 2²⁸ cycles (0.1 s) after each call,
+    longer than any gap between a training step's multiplies, so a NumPy pass on a
+    second thread shares that core with a spinning BLAS thread and gains nothing
+    (DCGAN step at 2 BLAS threads 286 → 302 ms). With ``OPENBLAS_THREAD_TIMEOUT=4`` in
+    the environment before NumPy loads, the BLAS threads sleep after each call and two
+    threads here took the step from 278 to 252 ms (benchmarks/README.md, 2026-12-02).
+    """
+    if isinstance(k, bool) or not isinstance(k, int) or k < 1:
+        raise ValueError(f"set_threads needs a positive integer, got {k!r}")
+    _threads["setting"] = k
+
+
+def threads() -> int:
+    """The number of threads :func:`over_rows` uses (see :func:`set_threads`)."""
+    return _threads["setting"]
+
+
+def _pool(k):
+    """The module's worker threads (k − 1 of them: the caller runs the first chunk)."""
+    if _threads["pool_size"] < k - 1:
+        with _pool_lock:
+            if _threads["pool_size"] < k - 1:
+                from concurrent.futures import ThreadPoolExecutor
+
+                old = _threads["pool"]
+                _threads["pool"] = ThreadPoolExecutor(k - 1, thread_name_prefix="tinygan")
+                _threads["pool_size"] = k - 1
+                if old is not None:
+                    old.shutdown(wait=False)
+    return _threads["pool"]
+
+
+def over_rows(fn, *arrays):
+    """``fn(*arrays)``, possibly as ``fn(*(a[lo:hi] for a in arrays))`` over blocks of rows.
+
+    ``fn`` is an elementwise pass (or any computation that treats each index of the
+    first axis on its own) written for whole arrays; ``arrays`` are what it reads and
+    writes, all with the same length of the first axis (N images, or M rows). When it
+    pays, the rows are split into :func:`threads` contiguous blocks that cover them
+    exactly once and ``fn`` runs on each block's views at the same time, one block per
+    thread: NumPy's ufuncs and copies release the GIL, so the pass runs on every core.
+    Each block's result is the one the whole call writes there, so the result is the
+    same bit for bit, for any number of blocks.
+
+    A single call ``fn(*arrays)`` on the calling thread (the plain single-threaded code)
+    when ``threads() == 1``, when the arrays total less than two blocks of
+    ``_MIN_CHUNK_BYTES``, or when any of them is not a NumPy array (CuPy runs the whole
+    array in one kernel launch).
+
+    >>> import numpy as np
+    >>> x = np.arange(10.0); y = np.empty_like(x)
+    >>> over_rows(lambda x, y: np.multiply(x, 2, out=y), x, y)
+    >>> y.tolist()[-3:]
+    [14.0, 16.0, 18.0]
+    """
+    k = threads()
+    if k > 1:
+        nbytes = 0
+        for a in arrays:
+            if not isinstance(a, numpy.ndarray) or a.ndim == 0:
+                k = 1
+                break
+            nbytes += a.nbytes
+        else:
+            k = min(k, len(arrays[0]), nbytes // _MIN_CHUNK_BYTES)
+    if k <= 1:
+        fn(*arrays)
+        return
+    n = len(arrays[0])
+    if any(len(a) != n for a in arrays):
+        raise ValueError(f"over_rows needs arrays with the same number of rows, got "
+                         f"{[len(a) for a in arrays]}")
+    bounds = [n * i // k for i in range(k + 1)]
+    blocks = [tuple(a[lo:hi] for a in arrays) for lo, hi in zip(bounds[:-1], bounds[1:])]
+    futures = [_pool(k).submit(fn, *block) for block in blocks[1:]]
+    try:
+        fn(*blocks[0])                                    # the first block on this thread
+    finally:
+        for f in futures:
+            f.result()                                    # re-raises a block's error
+
+
+_env_threads = os.environ.get("TINYGAN_THREADS")
+if _env_threads:
+    try:
+        set_threads(int(_env_threads))
+    except ValueError:
+        raise ValueError(f"TINYGAN_THREADS={_env_threads!r}: expected a positive integer "
+                         "(the threads of tinygan's elementwise passes)") from None
 
 _env = os.environ.get("TINYGAN_BACKEND")
 if _env:

@@ -114,8 +114,13 @@ def im2col(x, kernel_size, stride, out_size, out=None):
         x, shape=shape, strides=(sN, *(S_a * s for S_a, s in zip(S, s_ax)), *s_ax, sC))
     if out is None:
         return windows.reshape(N * math.prod(out_size), math.prod(K) * C)  # the one copy
-    out.reshape(shape)[...] = windows                                     # the one copy
+    # the one copy, in blocks of images on every core when the batch is large
+    backend.over_rows(_copy, out.reshape(shape), windows)
     return out
+
+
+def _copy(dst, src):
+    dst[...] = src
 
 
 def _phase_plan(kernel_size, stride, padding, n_windows, n_out):
@@ -180,20 +185,25 @@ def col2im(cols, kernel_size, stride, out_size, img_size, padding=0, bias=None):
     # images at a time keeps those windows in the cache between the passes (the same
     # additions in the same order: the same bits). A GPU takes the whole batch at once.
     slab = max(1, _SLAB_BYTES // max(1, cols[0].nbytes)) if xp is backend.numpy else N
-    for n0 in range(0, N, slab):
-        cols_s, img_s = cols[n0:n0 + slab], img[n0:n0 + slab]
-        for phase_at, first, rest in program:
-            phase = img_s[phase_at]                            # (n, M₁, …, M_d, C)
-            # 1. the first term that covers the whole phase is written, not added
-            if first is None:
-                phase[...] = 0 if bias is None else bias
-            elif bias is None:
-                phase[...] = cols_s[first]
-            else:
-                xp.add(cols_s[first], bias, out=phase)
-            # 2. the other taps of this phase are added where their windows exist
-            for dst, src in rest:
-                phase[dst] += cols_s[src]
+
+    def scatter_add(cols, img):
+        for n0 in range(0, len(img), slab):
+            cols_s, img_s = cols[n0:n0 + slab], img[n0:n0 + slab]
+            for phase_at, first, rest in program:
+                phase = img_s[phase_at]                        # (n, M₁, …, M_d, C)
+                # 1. the first term that covers the whole phase is written, not added
+                if first is None:
+                    phase[...] = 0 if bias is None else bias
+                elif bias is None:
+                    phase[...] = cols_s[first]
+                else:
+                    xp.add(cols_s[first], bias, out=phase)
+                # 2. the other taps of this phase are added where their windows exist
+                for dst, src in rest:
+                    phase[dst] += cols_s[src]
+
+    # images are independent: a large batch runs in blocks of images on every core
+    backend.over_rows(scatter_add, cols, img)
     return img
 
 
@@ -487,7 +497,7 @@ class ConvTransposeNd(_ConvBase):
         # 1. undo the crop: the gradient of the cropped border is zero (the kept canvas's
         #    border stays zero; only its interior is written)
         d_full = _work(self, "d_full", (N, *full, C_out), dout.dtype, xp, zero=True)
-        d_full[_interior(P, out_size)] = _channels_last_view(dout)
+        backend.over_rows(_copy, d_full[_interior(P, out_size)], _channels_last_view(dout))
         # 2. gather the window each input element painted (a stride-S convolution)
         dcols = im2col(d_full, K, S, size, out=_work(self, "dcols", (rows, taps), dout.dtype,
                                                      xp))              # (N·∏H, ∏K·C_out)
@@ -590,7 +600,7 @@ class ConvNd(_ConvBase):
         if any(P):
             x_pad = _work(self, "x_pad", (N, *(h + 2 * p for h, p in zip(size, P)), C_in),
                           x.dtype, xp, zero=True)
-            x_pad[_interior(P, size)] = _channels_last_view(x)
+            backend.over_rows(_copy, x_pad[_interior(P, size)], _channels_last_view(x))
         else:
             x_pad = _to_channels_last(x)                               # (N, *size, C_in)
         # 2. gather the windows, 3. one multiply

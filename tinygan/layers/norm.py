@@ -122,7 +122,8 @@ class BatchNorm(Layer):
                     f"compute batch statistics, got input of shape {tuple(x.shape)}; use "
                     "a larger batch or layer.eval()")
             mu = _column_sum(X) / M
-            xc = xp.subtract(X, mu, out=cache_array(self, "xc", X))  # centred, (M, D)
+            xc = cache_array(self, "xc", X)
+            backend.over_rows(lambda X, xc: xp.subtract(X, mu, out=xc), X, xc)  # centred
             var = _column_dot(xc, xc) / M                          # biased, for normalising
             r = 1 / xp.sqrt(var + self.eps)
             if self.update_stats:  # False inside no_grad(update_stats=False)
@@ -131,10 +132,18 @@ class BatchNorm(Layer):
                 self.running_var = (1 - m) * self.running_var + (m * M / (M - 1)) * var
         else:
             r = 1 / xp.sqrt(self.running_var + self.eps)
-            xc = xp.subtract(X, self.running_mean, out=cache_array(self, "xc", X))
+            xc = cache_array(self, "xc", X)
+            backend.over_rows(lambda X, xc: xp.subtract(X, self.running_mean, out=xc), X, xc)
         scale = gamma * r                                          # (D,)
-        out = xc * scale                                           # γ x̂ = γ r (x − μ)
-        out += beta
+        out = xp.empty_like(xc)
+
+        def affine(xc, out):
+            xp.multiply(xc, scale, out=out)                        # γ x̂ = γ r (x − μ)
+            out += beta
+
+        # the elementwise passes run in blocks of rows on every core when the map is
+        # large (backend.over_rows: the same bits); the column sums stay whole
+        backend.over_rows(affine, xc, out)
         self.cache = (xc, r, scale, tuple(x.shape), self.training)
         return self._from_rows(out, x.shape)
 
@@ -148,14 +157,20 @@ class BatchNorm(Layer):
         if not self.frozen:
             self.grads["beta"] += dbeta
             self.grads["gamma"] += dgamma
+        xp = backend.get_array_module(D)
         if training:
             # dx = γr (dout − mean(dout) − x̂ · mean(dout · x̂)), built in place
-            dx = xc * (-dgamma * r / M)                            # x̂ · dγ/M = (x − μ)·r·dγ/M
-            dx += D
-            dx -= dbeta / M
-            dx *= scale
+            c, mean_dout, dx = -dgamma * r / M, dbeta / M, xp.empty_like(xc)
+
+            def dx_rows(xc, D, dx):
+                xp.multiply(xc, c, out=dx)                         # x̂ · dγ/M = (x − μ)·r·dγ/M
+                dx += D
+                dx -= mean_dout
+                dx *= scale
+            backend.over_rows(dx_rows, xc, D, dx)
         else:
-            dx = D * scale
+            dx = xp.empty_like(D)
+            backend.over_rows(lambda D, dx: xp.multiply(D, scale, out=dx), D, dx)
         return self._from_rows(dx, shape)
 
 
