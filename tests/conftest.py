@@ -14,6 +14,12 @@ import collections
 import os
 
 os.environ.setdefault("MPLBACKEND", "Agg")  # tests draw figures without a display
+# One BLAS thread unless told otherwise (before NumPy loads; subprocesses inherit it), as CI
+# runs: the resume tests compare a run interrupted in a subprocess with one in this process
+# bit for bit, and at two OpenBLAS threads those differed in the last bits (seen with the
+# README's test command, which sets nothing); the tests' small products are faster so too.
+os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
+os.environ.setdefault("OMP_NUM_THREADS", "1")
 
 import numpy as np  # noqa: E402
 import pytest  # noqa: E402
