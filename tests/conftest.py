@@ -15,9 +15,10 @@ import os
 
 os.environ.setdefault("MPLBACKEND", "Agg")  # tests draw figures without a display
 # One BLAS thread unless told otherwise (before NumPy loads; subprocesses inherit it), as CI
-# runs: the resume tests compare a run interrupted in a subprocess with one in this process
-# bit for bit, and at two OpenBLAS threads those differed in the last bits (seen with the
-# README's test command, which sets nothing); the tests' small products are faster so too.
+# runs: the tests' small products are faster so. The resume tests compare a run interrupted
+# in a subprocess with one in this process bit for bit; OpenBLAS's sums depend on its thread
+# count, so the subprocess inherits this process's setting rather than pinning its own (a
+# child pinned to 1 beside a parent at 2 differed in the last bits).
 os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
 os.environ.setdefault("OMP_NUM_THREADS", "1")
 

@@ -210,7 +210,9 @@ def test_resume_after_sigint_to_a_subprocess_is_bit_identical(reference, tmp_pat
     import time
 
     out = tmp_path / "run"
-    env = dict(os.environ, OPENBLAS_NUM_THREADS="1", MPLBACKEND="Agg")
+    # the parent's BLAS threads (conftest sets 1 unless told otherwise): OpenBLAS's sums
+    # depend on the thread count, and the reference it is compared with ran in this process
+    env = dict(os.environ, MPLBACKEND="Agg")
     proc = subprocess.Popen([sys.executable, "-m", "tinygan", "dcgan", "--out", str(out)] + ARGS
                             + ["--checkpoint-every", "1", "--no-animation"], env=env,
                             stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
