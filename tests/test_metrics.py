@@ -39,6 +39,38 @@ def test_is_lies_between_one_and_k_and_matches_its_definition(k, n, seed):
     assert s == pytest.approx(by_loop, rel=1e-9)
 
 
+@given(k=st.integers(2, 10), n=st.integers(1, 30), seed=st.integers(0, 2**16),
+       alpha=st.floats(0.05, 5.0))
+def test_is_factors_into_diversity_and_confidence(k, n, seed, alpha):
+    # log IS = H(p(y)) − mean_n H(p(y|x_n)), each entropy summed term by term here
+    p = np.random.default_rng(seed).dirichlet(np.full(k, alpha), size=n)
+    py = p.mean(axis=0)
+    h_marginal = -sum(q * np.log(q) for q in py if q > 0)
+    h_rows = np.mean([-sum(q * np.log(q) for q in row if q > 0) for row in p])
+    parts = M.inception_score_parts(p)
+    assert parts["diversity"] == pytest.approx(np.exp(h_marginal), rel=1e-12)
+    assert parts["confidence"] == pytest.approx(np.exp(-h_rows), rel=1e-12)
+    assert parts["inception_score"] == pytest.approx(M.inception_score(p), rel=1e-9)
+    assert 1 - 1e-12 <= parts["diversity"] <= k * (1 + 1e-12)
+    assert 1 / k * (1 - 1e-12) <= parts["confidence"] <= 1 + 1e-12
+
+
+def test_is_of_sharp_but_uneven_samples_is_their_diversity():
+    # one-hot rows: confidence 1, IS = exp H(class shares) < K (the docstring's example)
+    parts = M.inception_score_parts(np.eye(4)[[0, 0, 1, 2]])
+    assert parts["confidence"] == 1.0
+    assert parts["diversity"] == pytest.approx(2 * np.sqrt(2), rel=1e-12)
+    with pytest.raises(ValueError, match=r"shape \(N, K\), got \(4,\)"):
+        M.inception_score_parts(np.ones(4) / 4)
+
+
+def test_the_docstring_examples_of_the_scores_hold():
+    import doctest
+
+    result = doctest.testmod(M, verbose=False)
+    assert result.attempted >= 4 and result.failed == 0
+
+
 def test_is_rejects_wrong_shape():
     with pytest.raises(ValueError, match="shape"):
         M.inception_score(np.ones(10) / 10)

@@ -42,8 +42,8 @@ from .models import Sequential
 from .optim import Adam
 
 __all__ = ["DigitClassifier", "train_digit_classifier", "softmax", "inception_score",
-           "frechet_distance", "gaussian_stats", "frechet_from_stats", "class_histogram",
-           "evaluate_samples", "uniform_noise", "ShapeClassifier", "train_shape_classifier",
+           "inception_score_parts", "frechet_distance", "gaussian_stats", "frechet_from_stats",
+           "class_histogram", "evaluate_samples", "uniform_noise", "ShapeClassifier", "train_shape_classifier",
            "centre_voxels", "binarize", "nearest_iou", "bernoulli_noise", "score_row"]
 
 np = backend.numpy
@@ -168,7 +168,7 @@ def inception_score(probs):
     ``probs`` is (N, K) with rows summing to 1 (host or device). Terms with
     p(y|x) = 0 contribute 0 (the limit of p log p). Returns a float in [1, K].
 
-    >>> inception_score(np.eye(10))                      # confident and every class: K
+    >>> round(inception_score(np.eye(10)), 12)           # confident and every class: K
     10.0
     >>> inception_score(np.tile(np.eye(10)[3], (5, 1)))  # one class only: 1
     1.0
@@ -183,6 +183,40 @@ def inception_score(probs):
     log_py = np.log(np.broadcast_to(py, p.shape), out=np.zeros_like(p), where=pos)
     kl = (p * (log_p - log_py)).sum(axis=1)  # (N,)
     return float(np.exp(kl.mean()))
+
+
+def inception_score_parts(probs):
+    """The two factors of the Inception score: IS = diversity × confidence.
+
+    Math
+    ----
+    Averaging KL(p(y|x_n) ‖ p(y)) = −H(p(y|x_n)) − Σ_y p(y|x_n) log p(y) over n, the second
+    sum becomes −Σ_y p(y) log p(y) = H(p(y)), because p(y) is the mean of the p(y|x_n):
+
+        log IS = H(p(y)) − (1/N) Σ_n H(p(y|x_n))
+        diversity  = exp H(p(y))                      ∈ [1, K]: the effective number of classes
+        confidence = exp(−(1/N) Σ_n H(p(y|x_n)))      ∈ [1/K, 1]: 1 when every row is one-hot
+
+    So IS ≤ diversity: samples whose classes are unevenly spread cannot reach a high score
+    however sharp each one is, and the two factors say which of the two is missing.
+    Returns a dict with ``diversity``, ``confidence`` and their product ``inception_score``.
+
+    >>> parts = inception_score_parts(np.eye(4)[[0, 0, 1, 2]])   # sharp, classes uneven
+    >>> round(parts["diversity"], 4), parts["confidence"]
+    (2.8284, 1.0)
+    """
+    p = backend.to_numpy(probs).astype(np.float64)
+    if p.ndim != 2 or p.shape[0] < 1:
+        raise ValueError(f"inception_score_parts expects probabilities of shape (N, K), "
+                         f"got {p.shape}")
+
+    def entropy(q):  # rows of q → their entropies, with 0 log 0 = 0
+        return -(q * np.log(q, out=np.zeros_like(q), where=q > 0)).sum(axis=-1)
+
+    diversity = float(np.exp(entropy(p.mean(axis=0))))
+    confidence = float(np.exp(-entropy(p).mean()))
+    return {"diversity": diversity, "confidence": confidence,
+            "inception_score": diversity * confidence}
 
 
 def gaussian_stats(features):
@@ -258,14 +292,18 @@ def score_row(label, scores, label_width, count_width):
 def evaluate_samples(classifier, images, reference_stats):
     """IS, FID against ``reference_stats`` (μ, Σ of real features) and the class histogram.
 
-    Returns a dict: ``inception_score``, ``fid``, ``histogram`` (a list of K counts),
-    ``classes_present`` (classes with at least 1% of the samples) and ``n``.
+    Returns a dict: ``inception_score``, its two factors ``is_diversity`` and
+    ``is_confidence`` (:func:`inception_score_parts`), ``fid``, ``histogram`` (a list of K
+    counts), ``classes_present`` (classes with at least 1% of the samples) and ``n``.
     """
     feats, probs = classifier.features_and_probs(images)
     hist = class_histogram(probs, classifier.num_classes)
     n = int(probs.shape[0])
+    parts = inception_score_parts(probs)
     return {
         "inception_score": inception_score(probs),
+        "is_diversity": parts["diversity"],
+        "is_confidence": parts["confidence"],
         "fid": frechet_from_stats(*gaussian_stats(feats), *reference_stats),
         "histogram": [int(c) for c in hist],
         "classes_present": int((hist >= max(1, 0.01 * n)).sum()),
