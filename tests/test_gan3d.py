@@ -120,6 +120,10 @@ def test_quick_run_writes_its_files_and_its_measured_result(reference):
     assert rec["status"] == "completed" and rec["last_step"] == experiment.QUICK["steps"]
     assert res["steps"] == experiment.QUICK["steps"] and set(res["scores"]) == {
         "real", "gan3d", "noise"}
+    for s in res["scores"].values():  # IS = diversity × confidence, both stored
+        assert s["is_diversity"] * s["is_confidence"] == pytest.approx(s["inception_score"],
+                                                                       rel=1e-9)
+        assert s["inception_score"] <= s["is_diversity"] * (1 + 1e-12)
     # measured, seed 0 (experiment.QUICK_MEASURED): the judge reads the classes well above
     # chance (1/8), D learns to separate real from fake, and the adaptive rule fires, but
     # not on every step

@@ -43,8 +43,9 @@ from .optim import Adam
 
 __all__ = ["DigitClassifier", "train_digit_classifier", "softmax", "inception_score",
            "inception_score_parts", "frechet_distance", "gaussian_stats", "frechet_from_stats",
-           "class_histogram", "evaluate_samples", "uniform_noise", "ShapeClassifier", "train_shape_classifier",
-           "centre_voxels", "binarize", "nearest_iou", "bernoulli_noise", "score_row"]
+           "class_histogram", "evaluate_samples", "uniform_noise", "ShapeClassifier",
+           "train_shape_classifier", "centre_voxels", "binarize", "nearest_iou",
+           "bernoulli_noise", "score_row"]
 
 np = backend.numpy
 

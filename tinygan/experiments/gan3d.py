@@ -153,6 +153,7 @@ class GAN3DResult:
                   f"(median {n['gan3d']['median']:.3f}, share ≥ 0.95: "
                   f"{n['gan3d']['share_above_0.95']:.3f}); real held-out shapes mean "
                   f"{n['real']['mean']:.3f} (median {n['real']['median']:.3f})",
+                  _is_factors_line(self.scores),
                   _rule_line(self.config["d_accuracy_limit"], self.history),
                   f"classes covered {self.classes_covered_fraction:.3f} (target "
                   f"{TARGETS['classes_covered_fraction']}), IS / IS_real "
@@ -175,6 +176,16 @@ class GAN3DResult:
                 "d_updates_skipped_fraction": skipped_share(self.history),
                 "final_mean_last_100": {k: float(v[-tail:].mean()) for k, v in h.items()
                                         if len(v)}}
+
+
+def _is_factors_line(scores):
+    """IS = diversity × confidence (metrics.inception_score_parts) for samples and real
+    shapes, and the ratio the samples' class shares alone would allow (sure samples)."""
+    g, r = scores["gan3d"], scores["real"]
+    return (f"IS = diversity × confidence: samples {g['is_diversity']:.2f} × "
+            f"{g['is_confidence']:.3f}, real {r['is_diversity']:.2f} × {r['is_confidence']:.3f};"
+            f" at the samples' class shares even sure samples would reach IS / IS_real "
+            f"{g['is_diversity'] / r['inception_score']:.3f}")
 
 
 def _rule_line(limit, history):
