@@ -164,13 +164,17 @@ plot_gan3d_training(result.history, c["d_accuracy_limit"],
 # every one of the eight classes holds at least 1 % of the samples (the target), but the
 # Inception-style score is 4.1 against the real shapes' 7.1, a ratio of 0.57 where the
 # target is 0.9: the samples are compact solids, new (none is a copy of a training shape,
-# see the IoU below), but blobby, so the judge reads them with less confidence. The judge
-# is not the problem (it reads held-out real shapes at 98.5 %, and keeps its confidence
-# when a tenth of their boundary voxels are flipped), but it does read thickness, which G
-# gets a little wrong. The README's 3D-GAN section lists the settings tried on the way
-# here and eleven further changes (weight averaging, wider and deeper networks, bigger
-# batches, one model per class, ...), none past a ratio of 0.63; the exercises are places
-# to start closing the gap.
+# see the IoU below), but ragged, so the judge reads them with less confidence. IS splits
+# into two factors, diversity exp H(p(y)) times confidence exp(−mean H(p(y|x)))
+# (`metrics.inception_score_parts`), and the report prints both: G loses more on
+# confidence (0.62 against the real shapes' 0.89) than on its class shares. The judge is
+# not the problem (it reads held-out real shapes at 98.5 %, and keeps its confidence when
+# a tenth of their boundary voxels are flipped); and although it does read thickness, a
+# judge trained to ignore thickness scores the samples lower still, so G's solids are off
+# in form, not in thickness (`tools/gan3d_diagnose.py`). The README's 3D-GAN section lists
+# the settings tried on the way here and sixteen further changes (weight averaging, wider
+# and deeper networks, bigger batches, one model per class, conditional G and D, ...),
+# none past a ratio of 0.64; the exercises are places to start closing the gap.
 
 # %% [markdown]
 # ## 5. What did G learn?

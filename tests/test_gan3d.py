@@ -7,6 +7,8 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 import tinygan as tg
 from tinygan import backend
@@ -172,3 +174,27 @@ def test_flags_are_validated(tmp_path, capsys):
             rc = e.code
         assert rc == 2 and match in capsys.readouterr().err, flags
         assert not (tmp_path / "x").exists()
+
+
+# -- tools/gan3d_diagnose.py: the grown and shrunk shapes behind the README's judge test ------
+def _morph():
+    import sys
+
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tools"))
+    from gan3d_diagnose import morph
+
+    return morph
+
+
+@given(a=st.integers(1, 4), b=st.integers(1, 4), c=st.integers(1, 4))
+def test_one_voxel_dilation_and_erosion_of_a_box(a, b, c):
+    # a box a×b×c inside the grid: dilation by the 6 neighbours adds one layer on each face
+    # (the box plus 2(ab + bc + ca) voxels, no edges or corners); erosion peels one layer
+    morph = _morph()
+    v = np.zeros((1, 1, 8, 8, 8), dtype=np.float32)
+    v[0, 0, 2:2 + a, 2:2 + b, 2:2 + c] = 1
+    grown, shrunk = morph(v, True), morph(v, False)
+    assert grown.sum() == a * b * c + 2 * (a * b + b * c + c * a)
+    assert shrunk.sum() == max(a - 2, 0) * max(b - 2, 0) * max(c - 2, 0)
+    assert ((grown >= v) & (shrunk <= v)).all() and grown.dtype == v.dtype
+    assert morph(grown, False)[v > 0].all()  # closing keeps the box
