@@ -171,7 +171,9 @@ plot_gan3d_training(result.history, c["d_accuracy_limit"],
 # not the problem (it reads held-out real shapes at 98.5 %, and keeps its confidence when
 # a tenth of their boundary voxels are flipped); and although it does read thickness, a
 # judge trained to ignore thickness scores the samples lower still, so G's solids are off
-# in form, not in thickness (`tools/gan3d_diagnose.py`). The README's 3D-GAN section lists
+# in form, not in thickness; yet G's layers can draw them (fitted alone to 500 real shapes,
+# each with its own z, G reproduces every one: `tools/gan3d_diagnose.py --capacity`), so
+# the gap lies in what the adversarial game teaches G. The README's 3D-GAN section lists
 # the settings tried on the way here and sixteen further changes (weight averaging, wider
 # and deeper networks, bigger batches, one model per class, conditional G and D, ...),
 # none past a ratio of 0.64; the exercises are places to start closing the gap.

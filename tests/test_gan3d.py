@@ -198,3 +198,15 @@ def test_one_voxel_dilation_and_erosion_of_a_box(a, b, c):
     assert shrunk.sum() == max(a - 2, 0) * max(b - 2, 0) * max(c - 2, 0)
     assert ((grown >= v) & (shrunk <= v)).all() and grown.dtype == v.dtype
     assert morph(grown, False)[v > 0].all()  # closing keeps the box
+
+
+def test_the_capacity_probe_fits_g_alone_to_real_shapes():
+    # G and the shapes' own latents, learned together by BCE: the loss falls fast, and
+    # the reconstructions are occupancies of the shapes' size and their labels' classes
+    _morph()  # puts tools/ on the path
+    from gan3d_diagnose import capacity
+
+    recon, y, x, losses = capacity(40, n=64, batch=16)
+    assert recon.shape == x.shape == (64, 1, 16, 16, 16) and y.shape == (64,)
+    assert 0 <= recon.min() and recon.max() <= 1
+    assert np.mean(losses[-5:]) < 0.5 * losses[0]

@@ -1,10 +1,10 @@
 """Why a 3D-GAN run's IS ratio falls short: the probes behind the README's 3D-GAN section.
 
-    python tools/gan3d_diagnose.py out/gan3d [--seed 0]
+    python tools/gan3d_diagnose.py out/gan3d [--seed 0] [--capacity 3000]
 
 Reads the run folder's ``checkpoint.npz`` (a default ``tinygan gan3d`` run: width 16,
 z ~ N(0, I)), draws the samples and trains the judge exactly as ``experiments.gan3d.train``
-does (so the first table repeats the run's numbers), then asks three questions:
+does (so the first table repeats the run's numbers), then asks up to four questions:
 
 1. Which factor of IS is short (``metrics.inception_score_parts``): the class shares
    (diversity) or how sure the judge is of each sample (confidence)?
@@ -13,8 +13,12 @@ does (so the first table repeats the run's numbers), then asks three questions:
    plus copies grown and shrunk by one voxel (6-neighbour dilation and erosion), so that
    thickness no longer tells classes apart; if G's solids only failed by being a voxel too
    thick or thin, this judge would score them closer to real shapes than the plain one.
+4. With ``--capacity STEPS``: can G's layers draw the shapes at all? G is fitted alone to
+   500 real shapes, each with its own latent (:func:`capacity`), and the judge reads the
+   reconstructions.
 
-Prints tables; writes nothing. Takes about 3 minutes on one core (two judges).
+Prints tables; writes nothing. About 4 minutes on one core (two judges), 9 with
+``--capacity 3000``.
 """
 
 from __future__ import annotations
@@ -55,10 +59,56 @@ def header():
             + " ".join(c[:4] for c in SHAPE_CLASSES))
 
 
+def capacity(steps, seed=0, n=500, batch=32, lr=2.5e-3, lr_z=1e-2):
+    """Can G's architecture draw the shapes at all? Fit G to n real shapes without a D.
+
+    Each shape x_i gets its own latent z_i, learned with G (generative latent
+    optimisation): minimise BCE(G(z_i), x_i) over G's weights and z_i, both by Adam, G at
+    the GAN's lr and betas (0.5, 0.999). Returns (reconstructions (n, 1, 16³) host, labels,
+    the shapes, the losses). What the judge makes of the reconstructions says whether G's
+    layers can draw the shapes at all; where they cannot, no better GAN training will.
+    """
+    from tinygan.layers import no_grad
+    from tinygan.losses import bce_with_logits
+    from tinygan.models.sequential import Sequential
+    from tinygan.optim import Adam
+
+    x, y = voxel_shapes(n, seed=seed + 40)
+    G = gan3d_generator(latent_dim=E.SETTINGS["latent_dim"], width=E.SETTINGS["width"],
+                        rng=backend.rng(seed))
+    head = Sequential(*G.layers[:-1])  # the same layers, up to the logits
+    opt = Adam(head, lr=lr, betas=(0.5, 0.999))
+    gen = backend.rng(seed + 41)
+    z = gen.standard_normal((n, E.SETTINGS["latent_dim"]), dtype="float32")
+    m, v = np.zeros_like(z), np.zeros_like(z)
+    losses = []
+    for t in range(1, steps + 1):
+        idx = gen.integers(0, n, size=batch)
+        head.zero_grad()
+        loss, dlogits = bce_with_logits(head.forward(z[idx]), x[idx])
+        dz = head.backward(dlogits)
+        losses.append(float(loss))
+        opt.step()
+        g = np.zeros_like(z)
+        np.add.at(g, idx, dz)  # a shape drawn twice gets both gradients
+        m[:] = 0.5 * m + 0.5 * g
+        v[:] = 0.999 * v + 0.001 * g * g
+        z -= lr_z * (m / (1 - 0.5 ** t)) / (np.sqrt(v / (1 - 0.999 ** t)) + 1e-8)
+        if t % max(1, steps // 5) == 0:
+            print(f"  capacity step {t}: BCE {float(loss):.4f}")
+    G.eval()
+    with no_grad(G):
+        recon = np.concatenate([backend.to_numpy(G.forward(z[i:i + 250]))
+                                for i in range(0, n, 250)])
+    return recon, y, backend.to_numpy(x), losses
+
+
 def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("run", help="a default tinygan gan3d run folder (with checkpoint.npz)")
     ap.add_argument("--seed", type=int, default=0, help="the run's --seed (default: 0)")
+    ap.add_argument("--capacity", type=int, default=0, metavar="STEPS",
+                    help="also fit G alone to real shapes for STEPS steps (capacity())")
     a = ap.parse_args(argv)
     cfg, seed = E.SETTINGS, a.seed
     tree, meta = load_state(os.path.join(a.run, "checkpoint.npz"))
@@ -96,6 +146,15 @@ def main(argv=None):
                   ref, real_is))
         for t in (0.4, 0.5, 0.6):
             print(row(f"G's samples, voxels > {t}", clf, M.binarize(occ, t), ref, real_is))
+        if a.capacity:
+            if "recon" not in locals():
+                recon, y_rec, x_rec, _ = capacity(a.capacity, seed)
+            r = backend.asarray(M.binarize(recon))
+            print(row("G fitted alone, reconstructions", clf, r, ref, real_is))
+            iou = ((recon > 0.5) & (x_rec > 0.5)).sum(axis=(1, 2, 3, 4)) / np.maximum(
+                1, ((recon > 0.5) | (x_rec > 0.5)).sum(axis=(1, 2, 3, 4)))
+            print(f"  reconstructions: judge accuracy {clf.accuracy(r, y_rec):.3f} "
+                  f"(their shapes' classes), IoU with their shape {float(iou.mean()):.3f}")
     print("\nratio: IS / IS of real shapes under the same judge; IS = divers × conf "
           "(metrics.inception_score_parts)")
     occupancy = float(M.binarize(occ).mean())
