@@ -437,7 +437,9 @@ def test_stylegan_and_gan3d_quick_reports_print_no_target():
         s.history = history(steps)
         table = stylegan.StyleGANResult.table(s, quick=quick)
         assert note in table and table.count("target") == 1, table
-    g = SimpleNamespace(accuracy=0.62, scores={k: _score(is_diversity=2.0, is_confidence=0.75)
+    factors = {"real": _score(is_diversity=2.0, is_confidence=0.75),  # IS 1.5
+               "gan3d": _score(inception_score=0.9, is_diversity=1.8, is_confidence=0.5)}
+    g = SimpleNamespace(accuracy=0.62, scores={k: factors.get(k, _score())
                                                for k in ("real", "gan3d", "noise")},
                         nearest={k: {"mean": 0.2, "median": 0.2, "share_above_0.95": 0.0}
                                  for k in ("real", "gan3d")}, history=history(30),
@@ -445,8 +447,8 @@ def test_stylegan_and_gan3d_quick_reports_print_no_target():
                         config={"d_accuracy_limit": 0.8})
     table = gan3d.GAN3DResult.table(g, no_target="quick mode")
     assert "D steps skipped by the rule (accuracy above 0.8): 0.0%" in table
-    assert ("IS = diversity × confidence: samples 2.00 × 0.750, real 2.00 × 0.750; at the "
-            "samples' class shares even sure samples would reach IS / IS_real 1.333") in table
+    assert ("IS = diversity × confidence: samples 1.80 × 0.500, real 2.00 × 0.750; at the "
+            "samples' class shares even sure samples would reach IS / IS_real 1.200") in table
     assert table.endswith("classes covered 0.250, IS / IS_real 0.486 (quick mode: no target)")
     assert gan3d.GAN3DResult.table(g).endswith("0.486 (target ≥ 0.9)")
 

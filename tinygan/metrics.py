@@ -163,6 +163,14 @@ def train_digit_classifier(images, labels, hidden=64, seed=0, num_epochs=60, bat
     return clf
 
 
+def _host_probs(probs, name):
+    """Probabilities (N, K), N ≥ 1, as host float64; anything else is refused in one line."""
+    p = backend.to_numpy(probs).astype(np.float64)
+    if p.ndim != 2 or p.shape[0] < 1:
+        raise ValueError(f"{name} expects probabilities of shape (N, K), got {p.shape}")
+    return p
+
+
 def inception_score(probs):
     """IS = exp( (1/N) Σ_n KL(p(y|x_n) ‖ p(y)) ),  p(y) = (1/N) Σ_n p(y|x_n).
 
@@ -174,9 +182,7 @@ def inception_score(probs):
     >>> inception_score(np.tile(np.eye(10)[3], (5, 1)))  # one class only: 1
     1.0
     """
-    p = backend.to_numpy(probs).astype(np.float64)
-    if p.ndim != 2 or p.shape[0] < 1:
-        raise ValueError(f"inception_score expects probabilities of shape (N, K), got {p.shape}")
+    p = _host_probs(probs, "inception_score")
     py = p.mean(axis=0, keepdims=True)  # (1, K) marginal
     pos = p > 0
     log_p = np.log(p, out=np.zeros_like(p), where=pos)
@@ -206,10 +212,7 @@ def inception_score_parts(probs):
     >>> round(parts["diversity"], 4), parts["confidence"]
     (2.8284, 1.0)
     """
-    p = backend.to_numpy(probs).astype(np.float64)
-    if p.ndim != 2 or p.shape[0] < 1:
-        raise ValueError(f"inception_score_parts expects probabilities of shape (N, K), "
-                         f"got {p.shape}")
+    p = _host_probs(probs, "inception_score_parts")
 
     def entropy(q):  # rows of q → their entropies, with 0 log 0 = 0
         return -(q * np.log(q, out=np.zeros_like(q), where=q > 0)).sum(axis=-1)

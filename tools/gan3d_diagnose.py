@@ -124,6 +124,8 @@ def main(argv=None):
     x_judge, y_judge = voxel_shapes(cfg["judge_shapes"], seed=seed + 10)
     h_real = backend.to_numpy(x_real)
 
+    if a.capacity:  # G fitted alone, once; both judges read its reconstructions
+        recon, y_rec, x_rec, _ = capacity(a.capacity, seed)
     judges = {"plain judge (the run's)": (x_judge, y_judge)}
     xj = backend.to_numpy(x_judge)
     judges["judge trained on ±1 voxel too"] = (
@@ -147,8 +149,6 @@ def main(argv=None):
         for t in (0.4, 0.5, 0.6):
             print(row(f"G's samples, voxels > {t}", clf, M.binarize(occ, t), ref, real_is))
         if a.capacity:
-            if "recon" not in locals():
-                recon, y_rec, x_rec, _ = capacity(a.capacity, seed)
             r = backend.asarray(M.binarize(recon))
             print(row("G fitted alone, reconstructions", clf, r, ref, real_is))
             iou = ((recon > 0.5) & (x_rec > 0.5)).sum(axis=(1, 2, 3, 4)) / np.maximum(
