@@ -10,7 +10,7 @@ import copy
 
 import numpy as np
 import pytest
-from hypothesis import given, settings
+from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
 import tinygan as tg
@@ -70,6 +70,18 @@ def tiny_pair(method, seed):
     return G, D
 
 
+def smooth(model):
+    """Tanh in place of every (Leaky)ReLU, in place: central differences then never straddle
+    a kink (seed 85361 put a pre-activation within h = 1e-5 of 0 and failed G's check at
+    1.06e-6), as in test_conv's end-to-end stack; the activations have their own checks."""
+    for i, layer in enumerate(model.layers):
+        if isinstance(layer, (tg.ReLU, tg.LeakyReLU)):
+            model.layers[i] = tg.Tanh()
+        elif hasattr(layer, "layers"):
+            smooth(layer)
+    return model
+
+
 def batch(seed, n=4):
     gen = np.random.default_rng(seed)
     y = gen.permutation(np.arange(n) % 10)
@@ -80,10 +92,11 @@ def batch(seed, n=4):
 
 @settings(max_examples=5)
 @given(seed=seeds)
+@example(seed=85361)  # a ReLU input within h of its kink, before smooth()
 def test_conditional_generator_gradcheck(seed):
     G, _ = tiny_pair("cgan", seed)
     _, y, z, _ = batch(seed)
-    report = check_layer(Bound(G, y), z, seed=seed, max_checks=25)
+    report = check_layer(Bound(smooth(G), y), z, seed=seed, max_checks=25)
     assert report.max_rel_error < 1e-6, str(report)
     assert "d0.W" in [r.name for r in report.results]  # the embedding table is checked
 
@@ -93,7 +106,7 @@ def test_conditional_generator_gradcheck(seed):
 def test_label_map_discriminator_gradcheck(seed):
     _, D = tiny_pair("cgan", seed)
     x, y, _, _ = batch(seed)
-    report = check_layer(Bound(D, y), x, seed=seed, max_checks=25)
+    report = check_layer(Bound(smooth(D), y), x, seed=seed, max_checks=25)
     assert report.max_rel_error < 1e-6, str(report)
 
 
