@@ -259,12 +259,28 @@ def _randomise(model, seed, scale=0.3):
             p[...] = p + gen.normal(0, scale, p.shape)
 
 
+def _smooth_g(G):
+    """Tanh in place of G's LeakyReLUs, in place: finite differences then never straddle a
+    kink (seed 47777, mixing, ψ 0.7, n 2: the noise strength's difference moved from 15.43 to
+    15.11 to 14.95 as h fell from 1e-4 to 1e-6, the analytic value 14.95). LeakyReLU keeps
+    its own gradient check; here the check is of the wiring around it."""
+    for i, layer in enumerate(G.mapping.layers):
+        if isinstance(layer, LeakyReLU):
+            G.mapping.layers[i] = tg.Tanh()
+    for layer in G.synthesis.style_layers:
+        layer.act = tg.Tanh()
+    return G
+
+
 @half
 @given(mixing=st.booleans(), psi=st.sampled_from([1.0, 0.7]), n=st.integers(1, 3),
        seed=seeds)
 @example(mixing=True, psi=0.7, n=2, seed=0)
+@example(mixing=True, psi=0.7, n=2, seed=47777)  # a kink, before _smooth_g
+@example(mixing=True, psi=1.0, n=1, seed=47777)  # round-off, before the floor
+@example(mixing=True, psi=1.0, n=1, seed=35)  # truncation, with the 2-point difference
 def test_style_generator_gradcheck(mixing, psi, n, seed):
-    G = _tiny_g(seed)
+    G = _smooth_g(_tiny_g(seed))
     _randomise(G, seed)
     gen = np.random.default_rng(seed + 1)
     G.w_avg[...] = gen.normal(0, 0.5, G.w_dim)
@@ -280,23 +296,30 @@ def test_style_generator_gradcheck(mixing, psi, n, seed):
     def f():
         y = G.forward(z, noise, z2=z2, cutoff=cutoff, psi=psi)
         G.clear_cache()
-        return float((y * dout).sum())
+        return float((y * dout).sum()), float(np.abs(y * dout).sum())
 
-    # a directional check per tensor (2 forward passes each, CH/JAX style): along a random
-    # unit vector u, (f(p + hu) − f(p − hu))/2h = ⟨∂f/∂p, u⟩
+    # a directional check per tensor (CH/JAX style): along a random unit vector u, the
+    # 4-point central difference [8(f₊₁ − f₋₁) − (f₊₂ − f₋₂)]/12h = ⟨∂f/∂p, u⟩ + O(h⁴).
+    # The 2-point one's O(h²) term was 4.5e-8 at seed 35 (AdaIN over a 4×4 map of small
+    # variance is strongly curved: the error fell 100× per 10× in h).
     for k, p in G.params.items():
         u = gen.normal(0, 1, p.shape)
         u /= np.linalg.norm(u)
         # the mapping's stored parameters are its runtime ones over λ = 0.01: scale the step
         h = 1e-5 * (100 if k.startswith("mapping") else 1)
         old = p.copy()
-        p[...] = old + h * u
-        fp = f()
-        p[...] = old - h * u
-        fm = f()
+        fs = {}
+        for step in (2, 1, -1, -2):
+            p[...] = old + step * h * u
+            fs[step] = f()
         p[...] = old
-        numeric, a = (fp - fm) / (2 * h), float((analytic[k] * u).sum())
-        assert abs(a - numeric) <= 1e-6 * max(abs(a) + abs(numeric), 1e-6), (k, a, numeric)
+        numeric = (8 * (fs[1][0] - fs[-1][0]) - (fs[2][0] - fs[-2][0])) / (12 * h)
+        a = float((analytic[k] * u).sum())
+        # round-off: each f is a sum of terms of total size S, exact to about ε·S, and the
+        # difference divides by h (seed 47777: ⟨g, u⟩ = 2.4e-5, |error| 2.3e-10 = ε·S/h·0.3)
+        roundoff = np.finfo(float).eps * max(s for _, s in fs.values()) / h
+        assert abs(a - numeric) <= 1e-6 * (abs(a) + abs(numeric)) + roundoff, \
+            (k, a, numeric, roundoff)
 
 
 def test_mixing_and_truncation_in_w():
