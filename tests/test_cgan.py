@@ -16,7 +16,7 @@ from hypothesis import strategies as st
 import tinygan as tg
 from tinygan import backend
 from tinygan.gans import acgan, cgan
-from tinygan.gradcheck import check_layer, numerical_grad, rel_error
+from tinygan.gradcheck import DEFAULT_H, check_layer, numerical_grad, rel_error
 from tinygan.layers.base import LayerInputError, no_grad
 from tinygan.losses import bce_with_logits, softmax_cross_entropy
 from tinygan.models import conditional as C
@@ -138,15 +138,22 @@ class Recorder:
 
 
 def _compare(analytic, f, params, max_checks=12, seed=0):
+    """Each parameter's recorded gradient against central differences of the loss f.
+
+    Pass: scaled relative error < 1e-6, or an absolute error within the differences' own
+    round-off, 16·ε·max(|f|, 1)/h. The second covers a tensor whose whole gradient is tiny
+    (seed 284: G's embedding table, |∂L/∂θ| ≤ 5e-7, |error| 1.2e-11 while ε|f|/h = 1.9e-11,
+    smooth networks, so not a kink); a wrong formula misses both by orders of magnitude."""
     gen = np.random.default_rng(seed)
+    roundoff = 16 * np.finfo(float).eps * max(abs(float(f())), 1.0) / DEFAULT_H
     worst = 0.0
     for k, p in params.items():
         idx = None
         if p.size > max_checks:
             idx = [tuple(np.unravel_index(i, p.shape))
                    for i in gen.choice(p.size, max_checks, replace=False)]
-        num = numerical_grad(f, p, indices=idx)
-        err = rel_error(analytic[k], num)
+        num = numerical_grad(f, p, h=DEFAULT_H, indices=idx)
+        err = np.where(np.abs(analytic[k] - num) <= roundoff, 0.0, rel_error(analytic[k], num))
         worst = max(worst, float(err.max()))
         assert err.max() < 1e-6, f"{k}: {err.max():.2e}"
     return worst
@@ -184,10 +191,12 @@ def _cgan_objectives(method, G, D, x, y, z, y_fake):
 @pytest.mark.parametrize("method", ["cgan", "acgan"])
 @settings(max_examples=3)  # each example: ~200 finite differences through G and D
 @given(seed=seeds)
+@example(seed=178)  # a (Leaky)ReLU input within h of its kink, before smooth()
+@example(seed=284)  # round-off in a tiny gradient, before the allowance
 def test_update_steps_follow_their_objectives(method, seed):
     """update_d's D gradient = ∂L_D/∂θ_D and update_g's G gradient = ∂L_G/∂θ_G, by finite
     differences of the objectives written out independently (train-mode BatchNorm)."""
-    G, D = tiny_pair(method, seed)
+    G, D = map(smooth, tiny_pair(method, seed))
     x, y, z, y_fake = batch(seed)
     steps = cgan if method == "cgan" else acgan
     loss_d, loss_g = _cgan_objectives(method, G, D, x, y, z, y_fake)
