@@ -218,6 +218,84 @@ def test_r1_double_backward_matches_torch_create_graph(cfg, seed):
         np.testing.assert_allclose(D.grads[k], theirs, rtol=1e-9, atol=1e-12, err_msg=k)
 
 
+# -- R1 over convolutions of other ranks (3D-GAN's critic is Conv3d) ----------------------------
+def _rank_d(rank, channels, alpha, seed, size):
+    """Conv(stride 2) → LeakyReLU → Conv → LeakyReLU → Flatten → Dense, at ``rank``, float64,
+    with non-zero biases."""
+    conv = {1: tg.Conv1d, 2: Conv2d, 3: tg.Conv3d}[rank]
+    r = backend.rng(seed)
+    out = size // 2
+    D = Sequential(conv(1, channels, 3, stride=2, padding=1, rng=r, init=0.5, dtype="float64"),
+                   LeakyReLU(alpha),
+                   conv(channels, channels, 3, padding=1, rng=r, init=0.5, dtype="float64"),
+                   LeakyReLU(alpha), Flatten(),
+                   Dense(channels * out ** rank, 1, rng=r, init=0.5, dtype="float64"))
+    gen = np.random.default_rng(seed + 7)
+    for k, p in D.params.items():
+        if k.endswith(".b"):
+            p[...] = gen.normal(0, 0.3, p.shape)
+    return D
+
+
+rank_configs = st.tuples(st.sampled_from([1, 3]), st.integers(1, 2),
+                         st.sampled_from([0.05, 0.2]), st.integers(1, 3),
+                         st.sampled_from([1.0, 10.0]))
+
+
+@half
+@given(cfg=rank_configs, seed=seeds)
+@example(cfg=(3, 2, 0.2, 2, 10.0), seed=0)
+def test_r1_double_backward_at_ranks_1_and_3(cfg, seed):
+    """The same double backward through Conv1d and Conv3d (the twin is the layer's own
+    class), against finite differences of the penalty."""
+    rank, channels, alpha, n, gamma = cfg
+    size = 4
+    D = _rank_d(rank, channels, alpha, seed, size)
+    x = np.random.default_rng(seed).uniform(-1, 1, (n, 1) + (size,) * rank)
+    D.zero_grad()
+    r1, _ = sg.r1_penalty(D, x, gamma)
+    pen, _ = _penalty_and_pattern(D, x, gamma)
+    assert float(r1) == pytest.approx(pen, rel=1e-12) and pen > 0
+    grads = {k: g.copy() for k, g in D.grads.items()}
+    gen = np.random.default_rng(seed + 1)
+    for k, p in D.params.items():
+        idx = _sample(p.shape, 4, gen)
+        numeric = _fd_of_penalty(D, x, gamma, p, idx, h=1e-4)
+        analytic = np.array([grads[k][ix] for ix in idx])
+        if k.endswith(".b"):
+            assert not grads[k].any(), k
+            np.testing.assert_allclose(numeric, 0, atol=1e-8 * max(1.0, pen), err_msg=k)
+            continue
+        assert np.abs(numeric).max() > 1e-6 * pen, f"{k}: the check would compare zeros"
+        err = rel_error(analytic, numeric).max()
+        assert err < 1e-6, f"{k}: max rel err {err:.2e}\n{analytic}\n{numeric}"
+
+
+@needs_torch
+@pytest.mark.torch
+@pytest.mark.parametrize("rank", [1, 3])
+def test_r1_at_ranks_1_and_3_matches_torch_create_graph(rank):
+    import torch
+    import torch.nn.functional as F
+
+    D = _rank_d(rank, 2, 0.2, 5, 4)
+    x = np.random.default_rng(5).uniform(-1, 1, (3, 1) + (4,) * rank)
+    D.zero_grad()
+    r1, _ = sg.r1_penalty(D, x, 10.0)
+    tp = {k: torch.tensor(v, requires_grad=True) for k, v in D.params.items()}
+    tx = torch.tensor(x, requires_grad=True)
+    conv = {1: F.conv1d, 3: F.conv3d}[rank]
+    h = F.leaky_relu(conv(tx, tp["0.W"], tp["0.b"], stride=2, padding=1), 0.2)
+    h = F.leaky_relu(conv(h, tp["2.W"], tp["2.b"], padding=1), 0.2)
+    h = F.linear(h.reshape(3, -1), tp["5.W"].T, tp["5.b"])
+    (g,) = torch.autograd.grad(h.sum(), tx, create_graph=True)
+    (10.0 / 2 * (g ** 2).reshape(3, -1).sum(1).mean()).backward()
+    for k, t in tp.items():
+        theirs = t.grad.numpy() if t.grad is not None else np.zeros_like(D.grads[k])
+        np.testing.assert_allclose(D.grads[k], theirs, rtol=1e-9, atol=1e-12, err_msg=k)
+    assert float(r1) > 0
+
+
 def test_r1_vanishes_for_a_constant_d_and_scales_with_gamma(rng):
     D = _make_d(4, 2, 0.2, True, 0)
     x = rng.uniform(-1, 1, (2, 1, 4, 4))

@@ -16,7 +16,8 @@ The official training setup (NVlabs/stylegan: ``train.py``, ``training/loss.py``
 
 R1 depends on a *gradient* of D, so its gradient with respect to D's weights is a second
 derivative. :func:`r1_penalty` writes it by hand for discriminators built from (equalized)
-Conv2d and Dense, (Leaky)ReLU, Flatten and Reshape, using only the layers' public contract:
+Conv2d and Dense, (Leaky)ReLU, Flatten and Reshape (and convolutions of any rank, ConvNd:
+3D-GAN's Conv3d too), using only the layers' public contract:
 the input gradient of a linear layer is linear in both the upstream gradient g and the
 weight W, so ∂/∂W ⟨r, dx(g, W)⟩ is the weight gradient of a copy of the layer that shares W,
 fed r forward and g backward; the r passed on is that copy's (bias-free) output.
@@ -31,7 +32,7 @@ from dataclasses import dataclass, field
 from .. import backend
 from ..layers.activations import LeakyReLU
 from ..layers.base import NonFiniteInputError, frozen, no_grad
-from ..layers.conv import Conv2d
+from ..layers.conv import ConvNd
 from ..layers.dense import Dense
 from ..layers.equalized import Equalized
 from ..layers.shape import Flatten, Reshape
@@ -89,7 +90,7 @@ def g_nonsaturating_loss(fake_logits):
 
 
 # -- R1 and its double backward --------------------------------------------------------
-_LINEAR = (Equalized, Dense, Conv2d)
+_LINEAR = (Equalized, Dense, ConvNd)  # ConvNd: Conv1d, Conv2d, Conv3d
 _RESHAPES = (Flatten, Reshape)
 
 
@@ -99,7 +100,7 @@ def _d_layers(D, x):
         if not isinstance(layer, _LINEAR + _RESHAPES + (LeakyReLU,)):
             raise TypeError(
                 f"r1_penalty: layer {i} of D is {layer!r}; the hand-written double backward "
-                "covers (equalized) Conv2d and Dense, (Leaky)ReLU, Flatten and Reshape only")
+                "covers (equalized) Conv1d/2d/3d and Dense, (Leaky)ReLU, Flatten and Reshape only")
     if not hasattr(x, "shape") or x.ndim < 2:
         raise ValueError(f"r1_penalty expected a batch of images (N, …), got "
                          f"{getattr(x, 'shape', type(x).__name__)}")
@@ -158,9 +159,9 @@ def _bias_free_twin(layer):
         twin = Dense(layer.in_features, layer.out_features, init="zeros", bias=False,
                      dtype=W.dtype)
     else:
-        twin = Conv2d(layer.in_channels, layer.out_channels, layer.kernel_size,
-                      stride=layer.stride, padding=layer.padding, bias=False, init="zeros",
-                      dtype=W.dtype)
+        twin = type(layer)(layer.in_channels, layer.out_channels, layer.kernel_size,
+                           stride=layer.stride, padding=layer.padding, bias=False,
+                           init="zeros", dtype=W.dtype)  # the same rank as the layer
     twin.params["W"] = W  # shared, not copied; twin.grads["W"] starts at zero
     return twin, coef
 
