@@ -8,7 +8,7 @@ Derivation: derivations/07_cyclegan.md ("How the tests verify this").
 
 import numpy as np
 import pytest
-from hypothesis import given, settings
+from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
 from tinygan import backend
@@ -112,7 +112,11 @@ def _directional(analytic, f, params, gen, h=1e-6, directions=3, tries=8):
         if abs(right - left) > 1e-3 * max(abs(right) + abs(left), 1e-8):
             continue  # a kink inside [−h, h]
         num = (fp - fm) / (2 * h)
-        assert abs(slope - num) / max(abs(slope) + abs(num), 1e-8) < 1e-6, (slope, num)
+        # pass within 1e-6 relative, or within the difference's own round-off: each L is
+        # exact to about ε·|L|, divided by h (seed 1581: slope 3.9e-5, |error| 1.3e-10,
+        # while ε·max(|L|, 1)/h = 2.2e-10)
+        roundoff = 16 * np.finfo(float).eps * max(abs(fp), abs(fm), 1.0) / h
+        assert abs(slope - num) <= 1e-6 * (abs(slope) + abs(num)) + roundoff, (slope, num)
         good += 1
         if good == directions:
             return
@@ -122,6 +126,7 @@ def _directional(analytic, f, params, gen, h=1e-6, directions=3, tries=8):
 @pytest.mark.parametrize("data", ["points", "digits"])
 @settings(max_examples=3)  # each example: a few hundred full-objective evaluations
 @given(lam=st.sampled_from([10.0, 0.0, 2.5]), lam_id=st.sampled_from([0.5, 0.0]), seed=seeds)
+@example(lam=0.0, lam_id=0.5, seed=1581)  # round-off in a small slope, before the allowance
 def test_update_generators_follows_the_full_objective(data, lam, lam_id, seed):
     G, F, D_X, D_Y = tiny_models(data, seed)
     x, y = domains(data, seed)
