@@ -43,6 +43,7 @@ __all__ = [
     "threads",
     "set_threads",
     "over_rows",
+    "keep_freed_memory",
 ]
 
 
@@ -381,6 +382,75 @@ def over_rows(fn, *arrays):
         for f in futures:
             f.result()                                    # re-raises a block's error
 
+
+# -- the C heap: freed memory kept for the next step ------------------------------------
+#: glibc's ``mallopt`` parameter numbers (malloc.h)
+_M_TRIM_THRESHOLD, _M_MMAP_THRESHOLD = -1, -3
+_heap = {"kept": None}  # None: never set; else the (trim, mmap) thresholds in bytes
+
+
+def keep_freed_memory(trim_mib=256, mmap_mib=32):
+    """Let the C heap keep freed memory for the next allocation instead of returning it.
+
+    A training step allocates the same multi-megabyte arrays every step (layer outputs,
+    input gradients, BatchNorm's normalised maps) and frees them before the next one.
+    glibc's malloc serves a request above its mmap threshold (at most 32 MiB, adjusted as
+    the process runs) with fresh pages from the kernel, and returns heap memory to the
+    kernel whenever more than its trim threshold lies free at the top of the heap. Either
+    way the next step's arrays are new pages, and the kernel zero-fills each 4 KiB page at
+    its first touch (a minor page fault). A DCGAN step at batch 64 took 2713 page faults
+    and 5–7 ms of system time, about 3 % of the step at one thread; with this, 1 fault
+    and none (benchmarks/README.md, 2026-12-02, fifth session). The layers' kept work
+    arrays (``layers.base.work_array``) avoid the faults for their own temporaries; this
+    avoids them for every array.
+
+    Sets glibc's trim threshold to ``trim_mib`` MiB (free memory up to that size stays in
+    the heap) and its mmap threshold to ``mmap_mib`` MiB (smaller requests come from the
+    heap, where freed memory is reused without new faults; 32 MiB is the largest value
+    every glibc accepts, and more than a DCGAN layer's largest array at batch 64, 12.8
+    MB). Process-wide, for the rest of the process; the cost is that the process's
+    resident memory does not shrink after large arrays are freed, by up to ``trim_mib``.
+    Called once when tinygan is imported, unless ``TINYGAN_MALLOC=system`` is in the
+    environment (glibc's own behaviour). Returns True where it took effect; False where
+    the C library is not glibc (macOS, Windows, musl), which keeps its own behaviour.
+    """
+    for name, v in (("trim_mib", trim_mib), ("mmap_mib", mmap_mib)):
+        if isinstance(v, bool) or not isinstance(v, int) or not 1 <= v < 2048:
+            raise ValueError(f"keep_freed_memory needs {name} as an integer number of MiB "
+                             f"from 1 to 2047, got {v!r}")
+    mallopt = _glibc_mallopt()
+    if mallopt is None:
+        return False
+    trim, mmap = trim_mib << 20, mmap_mib << 20
+    if not mallopt(_M_MMAP_THRESHOLD, mmap):
+        return False  # glibc refused (above its maximum): its own behaviour unchanged
+    mallopt(_M_TRIM_THRESHOLD, trim)
+    _heap["kept"] = (trim, mmap)
+    return True
+
+
+def _glibc_mallopt():
+    """glibc's ``mallopt`` through ctypes, or None where the C library is not glibc."""
+    import ctypes
+    import platform
+
+    if platform.system() != "Linux" or platform.libc_ver()[0] != "glibc":
+        return None
+    try:
+        mallopt = ctypes.CDLL(None).mallopt
+    except (OSError, AttributeError):
+        return None
+    mallopt.argtypes, mallopt.restype = (ctypes.c_int, ctypes.c_int), ctypes.c_int
+    return mallopt
+
+
+_env_malloc = os.environ.get("TINYGAN_MALLOC", "keep").strip().lower()
+if _env_malloc not in ("keep", "system"):
+    raise ValueError(f"TINYGAN_MALLOC={_env_malloc!r}: expected 'keep' (the default: freed "
+                     "memory kept for reuse, see backend.keep_freed_memory) or 'system' "
+                     "(the C library's own behaviour)")
+if _env_malloc == "keep":
+    keep_freed_memory()
 
 _env_threads = os.environ.get("TINYGAN_THREADS")
 if _env_threads:
