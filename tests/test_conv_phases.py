@@ -11,6 +11,8 @@ phases are uneven (K < S, K not a multiple of S, P ≥ K, output_padding). The w
 the layers keep between calls must never leak into what a caller holds.
 """
 
+from unittest import mock
+
 import numpy as np
 import pytest
 from hypothesis import example, given
@@ -21,6 +23,7 @@ from tinygan import backend
 from tinygan.gradcheck import check_layer
 from tinygan.layers import conv as conv_module
 
+from . import test_conv_nd as nd
 from .conftest import needs_torch
 from .test_conv import _matches_torch, make_conv, make_convT
 
@@ -252,3 +255,78 @@ def test_a_pending_cache_keeps_its_arrays_through_other_forwards(xp, make, shape
         for k, g in layer.grads.items():
             np.testing.assert_array_equal(backend.to_numpy(g), backend.to_numpy(ref.grads[k]),
                                           err_msg=f"{interrupt}: grad of {k}")
+
+
+# -- tap-major planes: the multiply before col2im written one (rows, C) plane per tap -------
+@st.composite
+def nd_geometry(draw):
+    """(axes, C, N): ``rank`` (K, S, P, n_windows, n_out) axes, as phase_axes draws them."""
+    rank = draw(st.integers(1, 3))
+    return (draw(st.lists(phase_axes(), min_size=rank, max_size=rank)),
+            draw(st.integers(1, 3)), draw(st.integers(1, 3)))
+
+
+@given(geo=nd_geometry(), bias=st.booleans(), seed=seeds)
+@example(geo=([(4, 2, 1, 7, 14)] * 2, 2, 2), bias=True, seed=0)   # DCGAN's 7 → 14
+def test_col2im_from_tap_major_planes_is_the_same_image(geo, bias, seed):
+    """The same numbers laid out (∏K, rows, C) give the same image, bit for bit: every
+    phase adds the same terms in the same order, only where they are read from moves."""
+    axes, C, N = geo
+    K, S, P, n, img = (tuple(a[i] for a in axes) for i in range(5))
+    T, rows = int(np.prod(K)), N * int(np.prod(n))
+    gen = np.random.default_rng(seed)
+    cols = gen.standard_normal((rows, T * C))
+    planes = np.ascontiguousarray(cols.reshape(rows, T, C).transpose(1, 0, 2))
+    b = gen.standard_normal(C) if bias else None
+    want = conv_module.col2im(cols, K, S, n, img, padding=P, bias=b)
+    got = conv_module.col2im(planes, K, S, n, img, padding=P, bias=b, taps_first=True)
+    np.testing.assert_array_equal(got, want)
+
+
+@pytest.mark.parametrize("rank", [1, 2, 3])
+@given(data=st.data(), seed=seeds)
+def test_layers_on_tap_major_planes_pass_gradchecks_and_match_torch(rank, data, seed):
+    """Every layer with the planes forced (_TAPS_MIN_ROW = 1): ConvTransposeNd's forward and
+    ConvNd's input gradient take them, at hypothesis-drawn K, S, P, O per axis."""
+    transposed = data.draw(st.booleans())
+    cfg = data.draw(nd.convT_nd(rank, max_size=3 if rank < 3 else 2) if transposed
+                    else nd.conv_nd(rank, max_extra=3 if rank < 3 else 2))
+    with mock.patch.object(conv_module, "_TAPS_MIN_ROW", 1):
+        nd._gradcheck(np, cfg, transposed, seed)
+        try:
+            import torch  # noqa: F401
+        except ImportError:
+            return  # the cross-check below needs torch; the gradcheck above ran
+        nd._matches_torch(cfg, transposed, seed, bias=True)
+
+
+@pytest.mark.parametrize("make, shape, planes", [
+    (lambda: tg.ConvTranspose2d(128, 64, 4, stride=2, padding=1, rng=backend.rng(0)),
+     (2, 128, 7, 7), True),                        # DCGAN's G: forward on planes
+    (lambda: tg.Conv2d(64, 128, 4, stride=2, padding=1, rng=backend.rng(0)),
+     (2, 64, 14, 14), True),                       # DCGAN's D: input gradient on planes
+    (lambda: tg.ConvTranspose2d(64, 1, 4, stride=2, padding=1, rng=backend.rng(0)),
+     (2, 64, 14, 14), False),                      # one output channel: one multiply
+    (lambda: tg.Conv2d(1, 64, 4, stride=2, padding=1, rng=backend.rng(0)),
+     (2, 1, 28, 28), False),
+    (lambda: tg.ConvTranspose3d(32, 16, 4, stride=2, padding=1, rng=backend.rng(0)),
+     (2, 32, 4, 4, 4), True),                      # 3D-GAN's G: 64 taps × 16 channels
+    (lambda: tg.ConvTranspose2d(128, 16, 4, stride=2, padding=1, rng=backend.rng(0)),
+     (2, 128, 7, 7), False)])                      # 16 taps × 16: one multiply
+def test_which_layers_take_tap_major_planes(make, shape, planes):
+    layer = make()
+    x = backend.xp().asarray(np.random.default_rng(0).standard_normal(shape), "float32")
+    out = layer.forward(x)
+    layer.backward(backend.xp().ones_like(out))
+    assert ("planes" in layer._work) == planes, sorted(layer._work)
+
+
+@needs_torch
+@pytest.mark.torch
+@pytest.mark.parametrize("transposed", [True, False])
+def test_the_default_threshold_layers_match_torch(transposed):
+    """16 taps × 32 channels, at the default threshold without any patch: the planes as
+    they run."""
+    cfg = ((2, 3, 32, [(3, 4, 2, 1, 0), (2, 4, 2, 1, 1)]) if transposed
+           else (2, 32, 3, [(6, 4, 2, 1), (5, 3, 2, 1)]))
+    nd._matches_torch(cfg, transposed, seed=0, bias=True)

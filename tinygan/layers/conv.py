@@ -149,7 +149,8 @@ def _phase_plan(kernel_size, stride, padding, n_windows, n_out):
     return plan
 
 
-def col2im(cols, kernel_size, stride, out_size, img_size, padding=0, bias=None):
+def col2im(cols, kernel_size, stride, out_size, img_size, padding=0, bias=None,
+           taps_first=False):
     """Add every row back into the window it came from: the adjoint of :func:`im2col`.
 
     Math
@@ -163,7 +164,9 @@ def col2im(cols, kernel_size, stride, out_size, img_size, padding=0, bias=None):
 
     Shapes
     ------
-    cols: (N·∏out_a, ∏K_a·C), as :func:`im2col` returns;  out_size, img_size: d ints
+    cols: (N·∏out_a, ∏K_a·C), as :func:`im2col` returns; or, with ``taps_first=True``,
+    the same numbers tap-major, (∏K_a, N·∏out_a, C): one (rows, C) plane per tap, as
+    a product per tap writes them (:func:`_per_tap`);  out_size, img_size: d ints
     returns: (N, *img_size, C); zeros (or the bias) where no window reaches
 
     Computed by **stride phases** instead of ∏K_a scatter-adds: positions u_a ≡ r_a
@@ -177,14 +180,24 @@ def col2im(cols, kernel_size, stride, out_size, img_size, padding=0, bias=None):
     out_size, img_size = tuple(out_size), tuple(img_size)
     d = len(out_size)
     K, S, P = _per_axis(kernel_size, d), _per_axis(stride, d), _per_axis(padding, d)
-    N, C = cols.shape[0] // math.prod(out_size), cols.shape[1] // math.prod(K)
-    cols = cols.reshape(N, *out_size, *K, C)
+    if taps_first:
+        # the same (N, *out, *K, C) indices as a view of the tap-major planes: each term
+        # below then reads one tap's plane, contiguous rows of C numbers
+        N, C = cols.shape[1] // math.prod(out_size), cols.shape[2]
+        cols = cols.reshape(*K, N, *out_size, C).transpose(
+            d, *range(d + 1, 2 * d + 1), *range(d), 2 * d + 1)
+    else:
+        N, C = cols.shape[0] // math.prod(out_size), cols.shape[1] // math.prod(K)
+        cols = cols.reshape(N, *out_size, *K, C)
     img = xp.empty((N, *img_size, C), dtype=cols.dtype)
     program = _col2im_program(K, S, P, out_size, img_size)
     # The phases read each image's windows in ∏K_a strided passes; on the CPU a slab of
     # images at a time keeps those windows in the cache between the passes (the same
-    # additions in the same order: the same bits). A GPU takes the whole batch at once.
-    slab = max(1, _SLAB_BYTES // max(1, cols[0].nbytes)) if xp is backend.numpy else N
+    # additions in the same order: the same bits). A GPU takes the whole batch at once,
+    # and so do tap-major planes, whose terms each read one plane in order (slabs were
+    # measured no faster there).
+    slab = (max(1, _SLAB_BYTES // max(1, cols[0].nbytes))
+            if xp is backend.numpy and not taps_first else N)
 
     def scatter_add(cols, img):
         for n0 in range(0, len(img), slab):
@@ -210,6 +223,34 @@ def col2im(cols, kernel_size, stride, out_size, img_size, padding=0, bias=None):
 #: col2im's slab on the CPU: about this many bytes of windows (2 MiB, a few images of a
 #: DCGAN layer), measured 1.3× faster than the whole batch at once on its 12.8 MB
 _SLAB_BYTES = 2 << 20
+
+#: A layer's multiply before col2im writes tap-major planes (:func:`_per_tap`) when a row
+#: of the one-multiply form, ∏K_a·C numbers (C the channels of the image col2im builds),
+#: has at least this many. Then each of col2im's terms reads one tap's plane in memory
+#: order instead of a C-wide stripe out of every row. Measured at one thread (forward and
+#: backward; benchmarks/README.md, fifth session): DCGAN's ConvTranspose2d(128→64),
+#: 16 taps × 64, 35.1 → 33.8 ms; 3D-GAN's ConvTranspose3d(32→16), 64 × 16, 11.2 → 9.6 ms;
+#: a ConvTranspose3d(16→8), 64 × 8, 47 → 41 ms; but a ConvTranspose2d(128→8), 16 × 8,
+#: 6.3 → 7.6 ms (∏K products of C columns each cost more than one of ∏K·C) and 16 × 16
+#: about even.
+_TAPS_MIN_ROW = 512
+
+
+def _per_tap(A, W_taps, out):
+    """``out[t] = A W_taps[t]`` for every tap t: the multiply before col2im, tap-major.
+
+    Math
+    ----
+    The matrix W_mat = [W_1 … W_T] of the one-multiply form, T = ∏K_a blocks of C
+    columns, gives A W_mat = [A W_1 … A W_T]: the same products, each block written as
+    its own (rows, C) plane (derivations/03_transposed_convolution.md#tap-major-planes).
+
+    Shapes
+    ------
+    A: (rows, C_a);  W_taps: (T, C_a, C), C-contiguous;  out: (T, rows, C), written
+    """
+    xp = backend.get_array_module(A)
+    return xp.matmul(A, W_taps, out=out)
 
 
 @functools.lru_cache(maxsize=512)
@@ -388,7 +429,8 @@ class ConvTransposeNd(_ConvBase):
         out  = crop_P(col2im(cols)) + b
     where col2im sums, per output phase (u₁ mod S₁, …, u_d mod S_d), the taps that reach
     it, with the crop and the bias folded in (derivations/03_transposed_convolution.md
-    #stride-phases).
+    #stride-phases). When a row of cols is long (∏K·C_out ≥ 512) the multiply writes it
+    as ∏K planes X W_t, one per tap, which col2im reads in order (#tap-major-planes).
     Backward (the forward of ConvNd, see derivations/03_transposed_convolution.md):
         dcols = im2col(pad_P(dout))                       (N·∏H_a, ∏K_a·C_out)
         dx    = dcols W_matᵀ                              (N·∏H_a, C_in)
@@ -470,20 +512,33 @@ class ConvTransposeNd(_ConvBase):
         return self.params["W"].transpose(0, *self._w_axes(), 1).reshape(
             C_in, math.prod(self.kernel_size) * C_out)
 
+    def _W_taps(self):
+        """W (C_in, C_out, K…) as ∏K contiguous (C_in, C_out) matrices, one per tap."""
+        xp = backend.get_array_module(self.params["W"])
+        return xp.ascontiguousarray(self.params["W"].transpose(*self._w_axes(), 0, 1)).reshape(
+            math.prod(self.kernel_size), self.in_channels, self.out_channels)
+
     def forward(self, x):
         N, size = self._check(x)
         xp = backend.get_array_module(x)
         out_size, _ = self._sizes(size)
         K, S, P, C_in, C_out = (self.kernel_size, self.stride, self.padding, self.in_channels,
                                 self.out_channels)
-        rows, taps = N * math.prod(size), math.prod(K) * C_out
-        # 1. one multiply: every input element's ∏K·C_out contributions (its painted patch)
+        rows, T = N * math.prod(size), math.prod(K)
+        # 1. one multiply: every input element's ∏K·C_out contributions (its painted patch),
+        #    tap-major when its rows are long (_TAPS_MIN_ROW)
         X = _to_channels_last(x).reshape(rows, C_in)                  # (N·∏H, C_in)
-        cols = xp.matmul(X, self._W_mat(), out=_work(self, "cols", (rows, taps), X.dtype, xp))
+        taps_first = T * C_out >= _TAPS_MIN_ROW
+        if taps_first:
+            cols = _per_tap(X, self._W_taps(), _work(self, "planes", (T, rows, C_out),
+                                                     X.dtype, xp))      # (∏K, N·∏H, C_out)
+        else:
+            cols = xp.matmul(X, self._W_mat(), out=_work(self, "cols", (rows, T * C_out),
+                                                         X.dtype, xp))  # (N·∏H, ∏K·C_out)
         # 2. each output element sums the patches that reach it, phase by phase; the crop
         #    P and the bias are folded in
-        out = col2im(cols, K, S, size, out_size, padding=P,
-                     bias=self.params.get("b"))                        # (N, *out_size, C_out)
+        out = col2im(cols, K, S, size, out_size, padding=P, bias=self.params.get("b"),
+                     taps_first=taps_first)                            # (N, *out_size, C_out)
         self.cache = (X, (N, C_in, *size))
         return _channels_first_view(out)
 
@@ -532,7 +587,8 @@ class ConvNd(_ConvBase):
     Backward (the forward of ConvTransposeNd, see derivations/03_transposed_convolution.md):
         dW    = colsᵀ dout_mat                             dout_mat: (N·∏H_out,a, C_out)
         db    = Σ_{n,i} dout[n, :, i]
-        dx    = crop_P(col2im(dout_mat W_matᵀ))     (by stride phases, crop folded in)
+        dx    = crop_P(col2im(dout_mat W_matᵀ))     (by stride phases, crop folded in;
+                the product as ∏K planes dout_mat W_tᵀ when ∏K·C_in ≥ 512, #tap-major-planes)
 
     Output size per axis: H_out = ⌊(H + 2P − K)/S⌋ + 1 (input positions past the last
     full window are ignored and get zero gradient).
@@ -621,7 +677,6 @@ class ConvNd(_ConvBase):
         K, S, P, C_out = self.kernel_size, self.stride, self.padding, self.out_channels
         rows = N * math.prod(out_size)
         D = _to_channels_last(dout).reshape(rows, C_out)
-        W_mat = self._W_mat()
         if not self.frozen:
             if "b" in self.grads:
                 self.grads["b"] += D.sum(axis=0)
@@ -631,9 +686,18 @@ class ConvNd(_ConvBase):
         if not need_dx:
             return None
         xp = backend.get_array_module(D)
-        dcols = xp.matmul(D, W_mat.T, out=_work(self, "dcols", (rows, math.prod(K) * C_in),
-                                                D.dtype, xp))          # (N·∏H_out, ∏K·C_in)
-        dx = col2im(dcols, K, S, out_size, size, padding=P)            # (N, *size, C_in)
+        T = math.prod(K)
+        taps_first = T * C_in >= _TAPS_MIN_ROW         # tap-major planes (_per_tap)
+        if taps_first:
+            W_taps_T = xp.ascontiguousarray(self.params["W"].transpose(
+                *self._w_axes(), 0, 1)).reshape(T, C_out, C_in)         # W_tᵀ, one per tap
+            dcols = _per_tap(D, W_taps_T, _work(self, "planes", (T, rows, C_in), D.dtype,
+                                                xp))                   # (∏K, N·∏H_out, C_in)
+        else:
+            dcols = xp.matmul(D, self._W_mat().T, out=_work(self, "dcols", (rows, T * C_in),
+                                                    D.dtype, xp))      # (N·∏H_out, ∏K·C_in)
+        dx = col2im(dcols, K, S, out_size, size, padding=P,
+                    taps_first=taps_first)                             # (N, *size, C_in)
         return _channels_first_view(dx)
 
 
