@@ -118,3 +118,61 @@ def test_truncation_rows_start_from_the_runs_own_score():
 def test_unknown_probe():
     with pytest.raises(ValueError, match="unknown probe 'x'; expected one of"):
         P.patches("x", 2)
+
+
+def _closed_forms(probe):
+    """The probes' losses as formulas: D's on a real batch, on a fake batch, and G's."""
+    relu = lambda v: np.maximum(v, 0)  # noqa: E731
+    if probe == "lsgan":
+        return (lambda a: 0.5 * np.mean((a - 1) ** 2), lambda a: 0.5 * np.mean(a ** 2),
+                lambda a: np.mean((a - 1) ** 2))
+    return (lambda a: np.mean(relu(1 - a)), lambda a: np.mean(relu(1 + a)),
+            lambda a: -np.mean(a))
+
+
+def _numerical_grad(f, a, h=1e-6):
+    g = np.zeros_like(a)
+    for i in np.ndindex(a.shape):
+        e = np.zeros_like(a)
+        e[i] = h
+        g[i] = (f(a + e) - f(a - e)) / (2 * h)
+    return g
+
+
+@pytest.mark.parametrize("probe", ["lsgan", "hinge"])
+def test_loss_probes_have_their_formulas_and_gradients(probe):
+    a = np.random.default_rng(0).uniform(-2.5, 2.5, (9, 1))  # away from the hinge's kinks
+    a = a[np.abs(np.abs(a) - 1) > 1e-3].reshape(-1, 1)
+    d_loss, g_loss = P.LOSSES[probe]
+    real, fake, gen = _closed_forms(probe)
+    cases = [(lambda v: d_loss(v, 1), real), (lambda v: d_loss(v, 0), fake),
+             (lambda v: g_loss(v), gen)]
+    for fn, formula in cases:
+        loss, grad = fn(a)
+        assert float(loss) == pytest.approx(formula(a), rel=1e-12)
+        np.testing.assert_allclose(grad, _numerical_grad(formula, a), rtol=1e-6, atol=1e-9)
+    loss, grad, mean_prob = g_loss(a, "nonsaturating", mean_prob=True)
+    assert float(mean_prob) == pytest.approx(np.mean(1 / (1 + np.exp(-a))), rel=1e-12)
+    with pytest.raises(ValueError, match="targets 1 and 0, got 0.9"):
+        d_loss(a, 0.9)
+
+
+@pytest.mark.parametrize("probe", ["lsgan", "hinge"])
+def test_loss_probes_replace_both_players_losses_in_the_trainer(probe):
+    G, D, _ = gan3d_pair(width=2, seed=0, dtype="float64")
+    gen = np.random.default_rng(1)
+    x, z = gen.uniform(0, 1, (4, 1, 16, 16, 16)), gen.standard_normal((4, 200))
+    with tg.no_grad(G), tg.no_grad(D):
+        real, fake = D.forward(x), D.forward(G.forward(z))
+    f_real, f_fake, f_gen = _closed_forms(probe)
+    with contextlib.ExitStack() as stack:
+        for p in P.patches(probe, 2):
+            stack.enter_context(p)
+        loss_D = float(T.update_d(G, D, x, z, Recording(D))["loss_D"])
+        loss_G = float(T.update_g(G, D, z, Recording(G))["loss_G"])
+    assert loss_D == pytest.approx(f_real(real) + f_fake(fake), rel=1e-9)
+    # Recording changes nothing, so D is as it was: G's loss is on the same fake logits
+    assert loss_G == pytest.approx(f_gen(fake), rel=1e-9)
+    plain = float(T.update_d(G, D, x, z, Recording(D))["loss_D"])  # the patches are gone
+    assert plain == pytest.approx(float(T.bce_with_logits(real, 1)[0]
+                                        + T.bce_with_logits(fake, 0)[0]), rel=1e-9)

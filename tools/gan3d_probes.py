@@ -12,6 +12,10 @@ the library changes), so the judge, the seeds and the printed table are the comm
   instead of 1 (Salimans et al. 2016); fakes keep 0, G's loss is unchanged.
 * ``noise``: instance noise, N(0, σ²) added to every input of D while training (real and
   fake, in D's and in G's step), σ falling linearly from ``--sigma`` (0.2) to 0.
+* ``lsgan``: least-squares losses (Mao et al. 2017, ``gans.lsgan``): D on
+  ½·mean (D(x) − 1)² + ½·mean D(G(z))², G on mean (D(G(z)) − 1)²; D's output is a score.
+* ``hinge``: the hinge losses (Lim & Ye 2017; Miyato et al. 2018): D on
+  mean relu(1 − D(x)) + mean relu(1 + D(G(z))), G on −mean D(G(z)).
 * ``truncation``: the default run, then samples drawn with z ~ ψ·N(0, I) for ψ from 1 to
   0.3 (the truncation trick), each scored like the run's samples.
 
@@ -30,13 +34,15 @@ from tinygan import metrics as M
 from tinygan import train as T
 from tinygan.data.voxels import voxel_shapes
 from tinygan.experiments import gan3d as E
+from tinygan.gans import lsgan
 from tinygan.gans import stylegan as sg
 from tinygan.layers import BatchNorm
 from tinygan.layers.base import Layer
+from tinygan.losses import least_squares_loss
 from tinygan.models import Sequential
 from tinygan.models import gan3d as MG
 
-PROBES = ("r1", "smooth", "noise", "truncation")
+PROBES = ("r1", "smooth", "noise", "lsgan", "hinge", "truncation")
 PSIS = (1.0, 0.9, 0.8, 0.7, 0.6, 0.5, 0.4, 0.3)
 
 
@@ -98,6 +104,51 @@ def _counting_fit(clock):
     return counted
 
 
+def _label(y):
+    """update_d's target, the number 1 (real) or 0 (fake); refuses anything else."""
+    if not (isinstance(y, (int, float)) and y in (0, 1)):
+        raise ValueError(f"the loss probes take update_d's targets 1 and 0, got {y!r}")
+    return y
+
+
+def lsgan_d_loss(a, y):
+    """½·mean (a − y)², d/da = (a − y)/m: the half of gans.lsgan.discriminator_loss (a = 0,
+    b = 1) that one batch contributes, as update_d asks for it (real y = 1, fake y = 0)."""
+    xp = backend.get_array_module(a)
+    loss, d = least_squares_loss(a, xp.full_like(a, float(_label(y))))
+    return loss * 0.5, d * 0.5
+
+
+def hinge_d_loss(a, y):
+    """mean relu(1 − a) for real (y = 1), mean relu(1 + a) for fake (y = 0); the gradient
+    is −[1 − a > 0]/m or [1 + a > 0]/m (the subgradient 0 at the kink)."""
+    s = 1.0 if _label(y) == 1 else -1.0
+    margin = 1 - s * a
+    active = margin > 0
+    return (margin * active).sum() / a.size, (-s * active).astype(a.dtype) / a.size
+
+
+def _with_mean_prob(loss, a, mean_prob):
+    """update_g asks for mean σ(a) as well (the history's D_fake); here it only fills the
+    record, since a is a score, not a logit."""
+    xp = backend.get_array_module(a)
+    return loss + ((1 / (1 + xp.exp(-a))).mean(),) if mean_prob else loss
+
+
+def lsgan_g_loss(a, kind="nonsaturating", mean_prob=False):
+    """G's least-squares loss mean (a − 1)² (gans.lsgan.generator_loss, c = 1)."""
+    return _with_mean_prob(lsgan.generator_loss(a, c=1.0), a, mean_prob)
+
+
+def hinge_g_loss(a, kind="nonsaturating", mean_prob=False):
+    """G's hinge-GAN loss −mean a, d/da = −1/m."""
+    xp = backend.get_array_module(a)
+    return _with_mean_prob((-a.sum() / a.size, xp.full_like(a, -1.0 / a.size)), a, mean_prob)
+
+
+LOSSES = {"lsgan": (lsgan_d_loss, lsgan_g_loss), "hinge": (hinge_d_loss, hinge_g_loss)}
+
+
 def patches(probe, steps, gamma=10.0, target=0.9, sigma=0.2, seed=0):
     """The mock patches that turn ``E.train`` into ``probe`` (a list; empty for the
     default and for ``truncation``, which changes only how samples are drawn)."""
@@ -136,6 +187,10 @@ def patches(probe, steps, gamma=10.0, target=0.9, sigma=0.2, seed=0):
             return G, Sequential(noise, *D.layers), cfg
         return [mock.patch.object(E, "gan3d_pair", pair),
                 mock.patch.object(E, "fit_gan3d", _counting_fit(clock))]
+    if probe in LOSSES:
+        d_loss, g_loss = LOSSES[probe]
+        return [mock.patch.object(T, "bce_with_logits", d_loss),
+                mock.patch.object(T, "generator_loss", g_loss)]
     if probe in ("default", "truncation"):
         return []
     raise ValueError(f"unknown probe {probe!r}; expected one of {PROBES}")
