@@ -81,3 +81,15 @@ def test_main_trains_and_scores_with_codes_and_average(capsys):
         assert len(s["code_table"]) == 3 and 0 < s["code_purity"] <= 1
     out = capsys.readouterr().out
     assert "G, moving average: IS ratio" in out and "purity" in out
+
+
+@needs_torch
+def test_soft_shapes_are_the_shapes_with_partial_occupancies():
+    from tinygan.data.voxels import voxel_shapes
+    R = _replica()
+    soft, hard = R.soft_shapes(40, seed=3), voxel_shapes(40, seed=3)[0]
+    assert soft.shape == hard.shape == (40, 1, 16, 16, 16)
+    assert np.allclose(soft * 8, np.round(soft * 8))  # shares of 2³ sub-voxels
+    assert 0.1 < np.mean((soft > 0) & (soft < 1)) / np.mean(hard) < 1.5  # a soft rim
+    assert np.mean((soft > 0.5) == (hard > 0.5)) > 0.98  # the same solids, placed alike
+    assert abs(soft.mean() - hard.mean()) < 0.05 * hard.mean()

@@ -17,6 +17,9 @@ the command.
 Options, each one change from the command's default (the README's 3D-GAN section quotes
 what they measured):
 
+* ``--train-shapes n``: the size of the training set (4000).
+* ``--soft-data``: G learns from partial occupancies (each voxel the share of its 2³
+  sub-voxels inside the solid) instead of 0/1; the judge still reads 0/1 voxels.
 * ``--n-critic k``: k D steps, each on a fresh batch, per G step.
 * ``--g-width``, ``--d-width``: channels of G's last and D's first hidden layer (16).
 * ``--loss hinge``: D on mean relu(1 − D(x)) + mean relu(1 + D(G(z))), G on −mean D(G(z)).
@@ -45,7 +48,7 @@ from torch import nn
 
 from tinygan import backend
 from tinygan import metrics as M
-from tinygan.data.voxels import NUM_SHAPE_CLASSES, voxel_shapes
+from tinygan.data.voxels import NUM_SHAPE_CLASSES, shape_params, voxel_shapes, voxelize
 from tinygan.experiments import gan3d as E
 from tinygan.models.gan3d import INIT_STD
 
@@ -111,11 +114,23 @@ def straight_through(p, how):
     return p + (b - p).detach()
 
 
+def soft_shapes(n, seed=0, factor=2):
+    """The training shapes of ``voxel_shapes(n, seed)`` with partial occupancies: each one
+    voxelised at factor·16 per axis and averaged over the factor³ sub-voxels of each voxel
+    (values k/factor³), host (n, 1, 16, 16, 16) float32."""
+    prm = shape_params(n, seed)
+    names = [prm["classes"][i] for i in prm["labels"]]
+    fine = voxelize(names, prm["scales"], prm["centres"], prm["rotations"], size=16 * factor)
+    fine = np.asarray(fine).reshape(n, 16, factor, 16, factor, 16, factor)
+    return fine.mean(axis=(2, 4, 6)).reshape(n, 1, 16, 16, 16).astype(np.float32)
+
+
 def train(opts, log=print):
     """Train the replica; returns (G, G's moving average or None, Q or None)."""
     torch.manual_seed(opts.seed)
     gen = np.random.default_rng(opts.seed + 1)
-    x, _ = voxel_shapes(E.SETTINGS["train_shapes"], seed=opts.seed)
+    x = soft_shapes(opts.train_shapes, opts.seed) if opts.soft_data else \
+        voxel_shapes(opts.train_shapes, seed=opts.seed)[0]
     X = torch.as_tensor(x)
     c = opts.codes
     G = generator(opts.latent_dim + c, opts.g_width)
@@ -244,6 +259,8 @@ def parser():
     ap.add_argument("--batch-size", type=int, default=s["batch_size"])
     ap.add_argument("--lr-g", type=float, default=s["lr_G"])
     ap.add_argument("--lr-d", type=float, default=s["lr_D"])
+    ap.add_argument("--train-shapes", type=int, default=s["train_shapes"])
+    ap.add_argument("--soft-data", action="store_true")
     ap.add_argument("--latent-dim", type=int, default=s["latent_dim"])
     ap.add_argument("--n-critic", type=int, default=1)
     ap.add_argument("--g-width", type=int, default=s["width"])
