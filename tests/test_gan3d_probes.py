@@ -12,6 +12,7 @@ from tinygan import backend
 from tinygan import train as T
 from tinygan.experiments import gan3d as E
 from tinygan.gans import stylegan as sg
+from tinygan.gradcheck import numerical_grad
 from tinygan.models.gan3d import gan3d_pair
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tools"))
@@ -112,6 +113,8 @@ def test_truncation_rows_start_from_the_runs_own_score():
     assert rows[0]["inception_score"] == pytest.approx(
         result.scores["gan3d"]["inception_score"], rel=1e-9)
     assert rows[0]["ratio"] == pytest.approx(result.is_ratio_to_real, rel=1e-9)
+    # and against the reference statistics train() used
+    assert rows[0]["fid"] == pytest.approx(result.scores["gan3d"]["fid"], rel=1e-9)
     assert len({round(r["fid"], 6) for r in rows}) > 1  # ψ changes the samples
 
 
@@ -130,15 +133,6 @@ def _closed_forms(probe):
             lambda a: -np.mean(a))
 
 
-def _numerical_grad(f, a, h=1e-6):
-    g = np.zeros_like(a)
-    for i in np.ndindex(a.shape):
-        e = np.zeros_like(a)
-        e[i] = h
-        g[i] = (f(a + e) - f(a - e)) / (2 * h)
-    return g
-
-
 @pytest.mark.parametrize("probe", ["lsgan", "hinge"])
 def test_loss_probes_have_their_formulas_and_gradients(probe):
     a = np.random.default_rng(0).uniform(-2.5, 2.5, (9, 1))  # away from the hinge's kinks
@@ -150,7 +144,9 @@ def test_loss_probes_have_their_formulas_and_gradients(probe):
     for fn, formula in cases:
         loss, grad = fn(a)
         assert float(loss) == pytest.approx(formula(a), rel=1e-12)
-        np.testing.assert_allclose(grad, _numerical_grad(formula, a), rtol=1e-6, atol=1e-9)
+        b = a.copy()  # numerical_grad perturbs its array in place
+        np.testing.assert_allclose(grad, numerical_grad(lambda f=formula, b=b: f(b), b, h=1e-6),
+                                   rtol=1e-6, atol=1e-9)
     loss, grad, mean_prob = g_loss(a, "nonsaturating", mean_prob=True)
     assert float(mean_prob) == pytest.approx(np.mean(1 / (1 + np.exp(-a))), rel=1e-12)
     with pytest.raises(ValueError, match="targets 1 and 0, got 0.9"):

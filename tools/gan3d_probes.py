@@ -32,11 +32,11 @@ from unittest import mock
 from tinygan import backend
 from tinygan import metrics as M
 from tinygan import train as T
-from tinygan.data.voxels import voxel_shapes
 from tinygan.experiments import gan3d as E
 from tinygan.gans import lsgan
 from tinygan.gans import stylegan as sg
 from tinygan.layers import BatchNorm
+from tinygan.layers.activations import sigmoid
 from tinygan.layers.base import Layer
 from tinygan.losses import least_squares_loss
 from tinygan.models import Sequential
@@ -131,8 +131,7 @@ def hinge_d_loss(a, y):
 def _with_mean_prob(loss, a, mean_prob):
     """update_g asks for mean σ(a) as well (the history's D_fake); here it only fills the
     record, since a is a score, not a logit."""
-    xp = backend.get_array_module(a)
-    return loss + ((1 / (1 + xp.exp(-a))).mean(),) if mean_prob else loss
+    return loss + (sigmoid(a).mean(),) if mean_prob else loss
 
 
 def lsgan_g_loss(a, kind="nonsaturating", mean_prob=False):
@@ -200,8 +199,7 @@ def truncation_rows(result, seed=0, psis=PSIS):
     """Score G's samples at z ~ ψ·N(0, I) with the run's judge: one dict per ψ."""
     cfg = result.config
     n = cfg["eval_size"]
-    ref = M.gaussian_stats(result.classifier.features_and_probs(
-        voxel_shapes(n, seed=seed + 30)[0])[0])  # the reference set train() uses
+    ref = E.reference_stats(result.classifier, n, seed)  # the set train() uses
     real_is = result.scores["real"]["inception_score"]
     rows = []
     for psi in psis:

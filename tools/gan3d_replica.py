@@ -210,17 +210,12 @@ def train(opts, log=print):
     return G, G_avg, Q
 
 
-def judge(seed=0, judge_shapes=None, eval_size=None, judge_epochs=None):
-    """The command's judge (experiments.gan3d.train's shapes and seeds): (classifier, the
-    reference statistics, the held-out real shapes' scores)."""
-    s = E.SETTINGS
-    n = eval_size or s["eval_size"]
-    xj, yj = voxel_shapes(judge_shapes or s["judge_shapes"], seed=seed + 10)
-    clf = M.train_shape_classifier(xj, yj, num_classes=NUM_SHAPE_CLASSES, seed=seed,
-                                   num_epochs=judge_epochs or s["judge_epochs"])
-    ref = M.gaussian_stats(clf.features_and_probs(voxel_shapes(n, seed=seed + 30)[0])[0])
-    real = M.evaluate_samples(clf, voxel_shapes(n, seed=seed + 20)[0], ref)
-    return clf, ref, real
+def judge(seed=0, **sizes):
+    """The command's judge (``experiments.gan3d.judge``, at its sizes unless ``sizes`` give
+    judge_shapes, eval_size or judge_epochs): (classifier, the reference statistics, the
+    held-out real shapes' scores)."""
+    clf, ref, x_real, _ = E.judge({**E.SETTINGS, **sizes}, seed)
+    return clf, ref, M.evaluate_samples(clf, x_real, ref)
 
 
 def score(G, judged, n, latent_dim, codes=0, seed=3):
@@ -234,11 +229,11 @@ def score(G, judged, n, latent_dim, codes=0, seed=3):
     if codes:
         z = torch.cat([z, F.one_hot(code, codes).float()], 1)
     with torch.no_grad():
-        occupancy = G(z).numpy()
-    s = M.evaluate_samples(clf, M.binarize(occupancy), ref)
+        voxels = M.binarize(G(z).numpy())
+    s = M.evaluate_samples(clf, voxels, ref)
     s["ratio"] = s["inception_score"] / real["inception_score"]
     if codes:
-        probs = clf.features_and_probs(M.binarize(occupancy))[1]
+        probs = clf.features_and_probs(voxels)[1]
         table = np.zeros((codes, NUM_SHAPE_CLASSES), dtype=int)
         np.add.at(table, (code.numpy(), probs.argmax(axis=1)), 1)
         s["code_table"] = table.tolist()

@@ -213,6 +213,26 @@ def _iou_summary(best):
             "share_above_0.95": float((best >= 0.95).mean())}
 
 
+def judge(cfg, seed):
+    """The shape classifier that scores a run, and the real sets it scores against.
+
+    Each set is drawn with its own seed, offset from the run's: the judge's training shapes
+    (``cfg["judge_shapes"]``, seed + 10), the held-out real shapes it is scored on
+    (``cfg["eval_size"]``, seed + 20), and the reference shapes whose features give FID's
+    μ and Σ (seed + 30). Returns (classifier, (μ, Σ), held-out voxels, their labels).
+    """
+    x_judge, y_judge = voxel_shapes(cfg["judge_shapes"], seed=seed + 10)
+    clf = M.train_shape_classifier(x_judge, y_judge, num_classes=len(SHAPE_CLASSES),
+                                   seed=seed, num_epochs=cfg["judge_epochs"])
+    x_real, y_real = voxel_shapes(cfg["eval_size"], seed=seed + 20)
+    return clf, reference_stats(clf, cfg["eval_size"], seed), x_real, y_real
+
+
+def reference_stats(clf, n, seed):
+    """FID's reference (μ, Σ): the judge's features of n real shapes drawn with seed + 30."""
+    return M.gaussian_stats(clf.features_and_probs(voxel_shapes(n, seed=seed + 30)[0])[0])
+
+
 def train(settings=None, seed=0, progress=False, run=None):
     """Train the 3D-GAN, then the judge, then score. Returns a :class:`GAN3DResult`.
 
@@ -251,13 +271,9 @@ def train(settings=None, seed=0, progress=False, run=None):
     D.eval()
 
     # 2. The judge: a shape classifier trained on fresh shapes (another seed).
-    x_judge, y_judge = voxel_shapes(cfg["judge_shapes"], seed=seed + 10)
-    clf = M.train_shape_classifier(x_judge, y_judge, num_classes=len(SHAPE_CLASSES),
-                                   seed=seed, num_epochs=cfg["judge_epochs"])
+    clf, ref, x_real, y_real = judge(cfg, seed)
     n_eval = cfg["eval_size"]
-    x_real, y_real = voxel_shapes(n_eval, seed=seed + 20)
     accuracy = clf.accuracy(x_real, y_real)
-    ref = M.gaussian_stats(clf.features_and_probs(voxel_shapes(n_eval, seed=seed + 30)[0])[0])
 
     # 3. Scores of three sets of the same size; the samples are G's voxels above 1/2.
     occupancy = G_samples = _sample(G, sample_latent(backend.rng(seed + 3), n_eval,
