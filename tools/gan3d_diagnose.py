@@ -1,6 +1,6 @@
 """Why a 3D-GAN run's IS ratio falls short: the probes behind the README's 3D-GAN section.
 
-    python tools/gan3d_diagnose.py out/gan3d [--seed 0] [--capacity 3000]
+    python tools/gan3d_diagnose.py out/gan3d [--seed 0] [--capacity 3000] [--quick]
 
 Reads the run folder's ``checkpoint.npz`` (a default ``tinygan gan3d`` run: width 16,
 z ~ N(0, I)), draws the samples and trains the judge exactly as ``experiments.gan3d.train``
@@ -18,7 +18,8 @@ does (so the first table repeats the run's numbers), then asks up to four questi
    reconstructions.
 
 Prints tables; writes nothing. About 4 minutes on one core (two judges), 9 with
-``--capacity 3000``.
+``--capacity 3000``. ``--quick`` reads a ``tinygan gan3d --quick`` run with that mode's
+judge and sample sizes, in seconds (the tests).
 """
 
 from __future__ import annotations
@@ -109,8 +110,10 @@ def main(argv=None):
     ap.add_argument("--seed", type=int, default=0, help="the run's --seed (default: 0)")
     ap.add_argument("--capacity", type=int, default=0, metavar="STEPS",
                     help="also fit G alone to real shapes for STEPS steps (capacity())")
+    ap.add_argument("--quick", action="store_true",
+                    help="the run is a --quick one: its judge and sample sizes")
     a = ap.parse_args(argv)
-    cfg, seed = E.SETTINGS, a.seed
+    cfg, seed = {**E.SETTINGS, **(E.QUICK if a.quick else {})}, a.seed
     tree, meta = load_state(os.path.join(a.run, "checkpoint.npz"))
     G = gan3d_generator(latent_dim=cfg["latent_dim"], width=cfg["width"])
     restore(G, tree["G"], "checkpoint/G")
@@ -119,22 +122,20 @@ def main(argv=None):
 
     n_eval = cfg["eval_size"]
     occ = E._sample(G, sample_latent(backend.rng(seed + 3), n_eval, cfg["latent_dim"]))
-    x_real, y_real = voxel_shapes(n_eval, seed=seed + 20)
-    x_ref = voxel_shapes(n_eval, seed=seed + 30)[0]
-    x_judge, y_judge = voxel_shapes(cfg["judge_shapes"], seed=seed + 10)
+    plain, ref, x_real, y_real = E.judge(cfg, seed)
     h_real = backend.to_numpy(x_real)
 
     if a.capacity:  # G fitted alone, once; both judges read its reconstructions
         recon, y_rec, x_rec, _ = capacity(a.capacity, seed)
-    judges = {"plain judge (the run's)": (x_judge, y_judge)}
+    # the run's own judge, and one trained on the same shapes and their ±1-voxel copies
+    x_judge, y_judge = E.judge_training_set(cfg, seed)
     xj = backend.to_numpy(x_judge)
-    judges["judge trained on ±1 voxel too"] = (
-        backend.asarray(np.concatenate([xj, morph(xj, True), morph(xj, False)])),
-        np.concatenate([y_judge] * 3))
-    for name, (xt, yt) in judges.items():
-        clf = M.train_shape_classifier(xt, yt, num_classes=len(SHAPE_CLASSES), seed=seed,
-                                       num_epochs=cfg["judge_epochs"])
-        ref = M.gaussian_stats(clf.features_and_probs(x_ref)[0])
+    grown = E.train_judge(backend.asarray(np.concatenate([xj, morph(xj, True),
+                                                          morph(xj, False)])),
+                          np.concatenate([y_judge] * 3), cfg, seed)
+    judges = {"plain judge (the run's)": (plain, ref),
+              "judge trained on ±1 voxel too": (grown, E.reference_stats(grown, n_eval, seed))}
+    for name, (clf, ref) in judges.items():
         real_is = M.evaluate_samples(clf, x_real, ref)["inception_score"]
         print(f"\n{name}: accuracy {clf.accuracy(x_real, y_real):.3f} on held-out real shapes, "
               f"{clf.accuracy(backend.asarray(morph(h_real, True)), y_real):.3f} grown by a "

@@ -221,11 +221,20 @@ def judge(cfg, seed):
     (``cfg["eval_size"]``, seed + 20), and the reference shapes whose features give FID's
     μ and Σ (seed + 30). Returns (classifier, (μ, Σ), held-out voxels, their labels).
     """
-    x_judge, y_judge = voxel_shapes(cfg["judge_shapes"], seed=seed + 10)
-    clf = M.train_shape_classifier(x_judge, y_judge, num_classes=len(SHAPE_CLASSES),
-                                   seed=seed, num_epochs=cfg["judge_epochs"])
+    clf = train_judge(*judge_training_set(cfg, seed), cfg, seed)
     x_real, y_real = voxel_shapes(cfg["eval_size"], seed=seed + 20)
     return clf, reference_stats(clf, cfg["eval_size"], seed), x_real, y_real
+
+
+def judge_training_set(cfg, seed):
+    """The judge's training shapes and labels: ``cfg["judge_shapes"]`` drawn with seed + 10."""
+    return voxel_shapes(cfg["judge_shapes"], seed=seed + 10)
+
+
+def train_judge(x, labels, cfg, seed):
+    """A shape classifier trained on (x, labels) as the run's judge is (its seed, epochs)."""
+    return M.train_shape_classifier(x, labels, num_classes=len(SHAPE_CLASSES), seed=seed,
+                                    num_epochs=cfg["judge_epochs"])
 
 
 def reference_stats(clf, n, seed):
