@@ -84,6 +84,19 @@ def test_main_trains_and_scores_with_codes_and_average(capsys):
 
 
 @needs_torch
+def test_score_every_scores_g_along_the_run_without_changing_it(capsys):
+    # scoring in between draws from torch's stream, so training must not depend on it:
+    # the final G scores the same with and without the scores in between
+    R = _replica()
+    args = ["--steps", "4", "--batch-size", "8", "--quick"]
+    plain = R.main(args)["G"]
+    scored = R.main(args + ["--score-every", "2"])
+    assert list(scored) == ["G at step 2", "G"]
+    assert scored["G"] == plain and scored["G at step 2"] != plain
+    assert "G at step 2: IS ratio" in capsys.readouterr().out
+
+
+@needs_torch
 def test_soft_shapes_are_the_shapes_with_partial_occupancies():
     from tinygan.data.voxels import voxel_shapes
     R = _replica()

@@ -34,6 +34,8 @@ what they measured):
   code of c values. A head Q on D's features predicts the code, and G and Q minimise the
   cross-entropy, weighted by ``--info-weight`` (1). Also prints how the judge's classes
   spread over the codes.
+* ``--score-every k``: also score G every k steps (at the final step as always), to see
+  whether a longer budget keeps raising the ratio.
 """
 
 from __future__ import annotations
@@ -125,8 +127,11 @@ def soft_shapes(n, seed=0, factor=2):
     return fine.mean(axis=(2, 4, 6)).reshape(n, 1, 16, 16, 16).astype(np.float32)
 
 
-def train(opts, log=print):
-    """Train the replica; returns (G, G's moving average or None, Q or None)."""
+def train(opts, log=print, on_step=None):
+    """Train the replica; returns (G, G's moving average or None, Q or None).
+
+    ``on_step(step, G)``, when given, is called after each of G's steps (step counts
+    from 1); it may switch G to eval mode, and training switches it back."""
     torch.manual_seed(opts.seed)
     gen = np.random.default_rng(opts.seed + 1)
     x = soft_shapes(opts.train_shapes, opts.seed) if opts.soft_data else \
@@ -207,6 +212,9 @@ def train(opts, log=print):
                         a.copy_(b)
         if (step + 1) % 500 == 0:
             log(f"step {step + 1}: {time.time() - t0:.0f} s")
+        if on_step is not None:
+            on_step(step + 1, G)
+            G.train()
     return G, G_avg, Q
 
 
@@ -223,9 +231,9 @@ def score(G, judged, n, latent_dim, codes=0, seed=3):
     the real shapes' IS), and the codes drawn (None without codes)."""
     clf, ref, real = judged
     G.eval()
-    torch.manual_seed(seed)
-    z = torch.randn(n, latent_dim)
-    code = torch.randint(0, codes, (n,)) if codes else None
+    g = torch.Generator().manual_seed(seed)  # its own stream: training's is left alone
+    z = torch.randn(n, latent_dim, generator=g)
+    code = torch.randint(0, codes, (n,), generator=g) if codes else None
     if codes:
         z = torch.cat([z, F.one_hot(code, codes).float()], 1)
     with torch.no_grad():
@@ -268,6 +276,8 @@ def parser():
     ap.add_argument("--joint-batch", action="store_true")
     ap.add_argument("--codes", type=int, default=0)
     ap.add_argument("--info-weight", type=float, default=1.0)
+    ap.add_argument("--score-every", type=int, default=0, metavar="K",
+                    help="also score G every K steps (0: at the end only)")
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--threads", type=int, default=1, help="torch threads (default 1)")
     ap.add_argument("--quick", action="store_true", help="the command's --quick judge sizes")
@@ -279,13 +289,22 @@ def main(argv=None):
     torch.set_num_threads(opts.threads)
     sizes = ({k: E.QUICK[k] for k in ("judge_shapes", "eval_size", "judge_epochs")}
              if opts.quick else {})
-    G, G_avg, _ = train(opts)
     judged = judge(opts.seed, **sizes)
     n = sizes.get("eval_size", E.SETTINGS["eval_size"])
-    results = {"G": score(G, judged, n, opts.latent_dim, opts.codes)}
+    results = {}
+
+    def on_step(step, G):
+        if step % opts.score_every == 0 and step < opts.steps:
+            results[f"G at step {step}"] = s = score(G, judged, n, opts.latent_dim, opts.codes)
+            print(describe(f"G at step {step}", s), flush=True)
+
+    G, G_avg, _ = train(opts, on_step=on_step if opts.score_every > 0 else None)
+    results["G"] = score(G, judged, n, opts.latent_dim, opts.codes)
     if G_avg is not None:
         results["G, moving average"] = score(G_avg, judged, n, opts.latent_dim, opts.codes)
     for name, s in results.items():
+        if name.startswith("G at step"):
+            continue  # printed as they came
         print(describe(name, s))
         if "code_table" in s:
             print(f"  judged class per code (rows: codes), purity {s['code_purity']:.3f}:")
