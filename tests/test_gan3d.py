@@ -7,12 +7,13 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from hypothesis import given
+from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import tinygan as tg
 from tinygan import backend
 from tinygan.cli import main as cli_main
+from tinygan.data.voxels import voxel_shapes
 from tinygan.experiments import gan3d as experiment
 from tinygan.gans.gan3d import ACCURACY_LIMIT, PAPER, fit_gan3d, skipped_share
 from tinygan.models.gan3d import gan3d_optimizers, gan3d_pair, sample_latent
@@ -200,6 +201,74 @@ def test_one_voxel_dilation_and_erosion_of_a_box(a, b, c):
     assert morph(grown, False)[v > 0].all()  # closing keeps the box
 
 
+def _flood_count(occupied):
+    # the reference: a plain breadth-first flood fill over 6-neighbours, one shape
+    seen, count = np.zeros_like(occupied), 0
+    for start in zip(*np.nonzero(occupied)):
+        if seen[start]:
+            continue
+        count, todo = count + 1, [start]
+        seen[start] = True
+        while todo:
+            p = todo.pop()
+            for axis in range(3):
+                for step in (-1, 1):
+                    q = list(p)
+                    q[axis] += step
+                    q = tuple(q)
+                    if 0 <= q[axis] < occupied.shape[axis] and occupied[q] and not seen[q]:
+                        seen[q] = True
+                        todo.append(q)
+    return count
+
+
+@settings(max_examples=25, deadline=None)
+@given(seed=st.integers(0, 2**16), p=st.sampled_from([0.2, 0.35, 0.5]))
+def test_components_counts_the_6_connected_pieces(seed, p):
+    _morph()  # puts tools/ on the path
+    from gan3d_diagnose import components
+
+    v = (np.random.default_rng(seed).random((3, 1, 6, 6, 6)) < p).astype(np.float32)
+    assert components(v).tolist() == [_flood_count(a[0] > 0.5) for a in v]
+    two = np.zeros((1, 1, 6, 6, 6), dtype=np.float32)
+    two[0, 0, 1, 1, 1] = two[0, 0, 2, 2, 1] = 1  # touching along an edge only: two pieces
+    assert components(two).tolist() == [2]
+
+
+def test_the_shape_errors_change_what_they_say():
+    _morph()
+    from gan3d_diagnose import cut_slab, morph, runner_up, stray_voxels, surface_flips
+
+    x = voxel_shapes(12, seed=5)[0]
+    gen = np.random.default_rng(0)
+    band = (morph(x, True) - morph(x, False)) > 0
+    assert np.array_equal(surface_flips(x, 0.0, gen), x)
+    assert np.array_equal(surface_flips(x, 1.0, gen), np.where(band, 1 - x, x))
+    v = surface_flips(x, 0.3, gen)
+    assert (v[~band] == x[~band]).all() and 0.2 < (v != x)[band].mean() < 0.4
+    v = stray_voxels(x, 7, gen)
+    added = v - x
+    assert (added >= 0).all() and (added.sum(axis=(1, 2, 3, 4)) == 7).all()
+    assert not (added * morph(x, True)).any()  # none touches the shape
+    v = cut_slab(x, 2)
+    for a, b in zip(x, v):
+        layers = np.flatnonzero(a[0].sum(axis=(1, 2)))
+        mid = layers[layers.size // 2]
+        assert not b[0, mid:mid + 2].any()
+        assert np.array_equal(np.delete(a[0], [mid, mid + 1], axis=0),
+                              np.delete(b[0], [mid, mid + 1], axis=0))
+
+    class Judge:  # probabilities given by hand: top class, then the runner-up
+        def features_and_probs(self, x):
+            probs = np.full((3, 8), 0.01)
+            probs[[0, 1, 2], [2, 2, 5]] = 0.6
+            probs[[0, 1, 2], [3, 7, 0]] = 0.3
+            return None, probs
+
+    table = runner_up(Judge(), None)
+    assert table.sum() == 3 and table[2, 3] == table[2, 7] == table[5, 0] == 1
+
+
 def test_the_diagnosis_repeats_the_runs_judge_and_scores(reference, capsys):
     # the first table draws the judge, the real sets and G's samples as the run did, so its
     # rows give the run's own numbers (a judge or sample seed that drifts from train()'s
@@ -225,6 +294,10 @@ def test_the_diagnosis_repeats_the_runs_judge_and_scores(reference, capsys):
         round(fake["inception_score"], 2), round(res["is_ratio_to_real"], 3),
         round(fake["is_diversity"], 2), round(fake["is_confidence"], 3)]
     assert row(blind, "real shapes (held out)")[1] == 1.0
+    for name in ("surface voxels flipped, p 0.05", "20 stray voxels, apart",
+                 "cut in two by one layer"):
+        assert 0 < row(plain, name)[1] < 1.5, name
+    assert "G's samples: 6-connected pieces per shape" in plain
 
 
 def test_the_capacity_probe_fits_g_alone_to_real_shapes():

@@ -4,16 +4,19 @@
 
 Reads the run folder's ``checkpoint.npz`` (a default ``tinygan gan3d`` run: width 16,
 z ~ N(0, I)), draws the samples and trains the judge exactly as ``experiments.gan3d.train``
-does (so the first table repeats the run's numbers), then asks up to four questions:
+does (so the first table repeats the run's numbers), then asks up to five questions:
 
 1. Which factor of IS is short (``metrics.inception_score_parts``): the class shares
    (diversity) or how sure the judge is of each sample (confidence)?
 2. Does the threshold that turns occupancies into voxels matter (0.4, 0.5, 0.6)?
-3. Is the judge merely reading thickness? A second judge is trained on the same shapes
+3. Which errors does the judge punish? Real shapes with random surface voxels flipped,
+   stray voxels apart from the shape, or a one-layer cut, scored beside G's samples, whose
+   pieces (:func:`components`) and runner-up classes (:func:`runner_up`) are counted.
+4. Is the judge merely reading thickness? A second judge is trained on the same shapes
    plus copies grown and shrunk by one voxel (6-neighbour dilation and erosion), so that
    thickness no longer tells classes apart; if G's solids only failed by being a voxel too
    thick or thin, this judge would score them closer to real shapes than the plain one.
-4. With ``--capacity STEPS``: can G's layers draw the shapes at all? G is fitted alone to
+5. With ``--capacity STEPS``: can G's layers draw the shapes at all? G is fitted alone to
    500 real shapes, each with its own latent (:func:`capacity`), and the judge reads the
    reconstructions.
 
@@ -46,6 +49,79 @@ def morph(v, grow):
         nb = p[(slice(None), slice(None)) + tuple(slice(1 + k, 1 + k + S) for k in d)]
         out = np.maximum(out, nb) if grow else np.minimum(out, nb)
     return out
+
+
+def _shift(v, d, fill=0):
+    """v moved by the offset d (three ints, each −1, 0 or 1) along its last three axes,
+    ``fill`` coming in: out[..., i, j, k] = v[..., i − d₀, j − d₁, k − d₂]."""
+    S = v.shape[-1]
+    p = np.pad(v, [(0, 0)] * (v.ndim - 3) + [(1, 1)] * 3, constant_values=fill)
+    return p[(Ellipsis,) + tuple(slice(1 - k, 1 - k + S) for k in d)]
+
+
+def surface_flips(v, q, gen):
+    """Real shapes with random surface errors: each voxel of the one-voxel band around the
+    surface (grown minus shrunk, :func:`morph`) flipped with probability q. Host 0/1."""
+    band = (morph(v, True) - morph(v, False)) > 0
+    return np.where(band & (gen.random(v.shape) < q), 1 - v, v).astype(v.dtype)
+
+
+def stray_voxels(v, k, gen):
+    """Real shapes plus k stray voxels each, drawn from the shell two and three voxels
+    outside the shape (the 6-neighbour dilation taken three times minus once), so that no
+    stray voxel touches the shape. Host 0/1."""
+    grown = morph(v, True)
+    shell = (morph(morph(grown, True), True) - grown) > 0
+    out = v.copy()
+    for i in range(v.shape[0]):
+        where = np.flatnonzero(shell[i])
+        out[i].flat[gen.choice(where, size=min(k, where.size), replace=False)] = 1
+    return out
+
+
+def cut_slab(v, width=1):
+    """Real shapes cut in two: ``width`` layers emptied along the first spatial axis, from
+    the middle one of the layers that hold the shape. Host 0/1."""
+    out = v.copy()
+    for i in range(v.shape[0]):
+        layers = np.flatnonzero(v[i, 0].sum(axis=(1, 2)))
+        if layers.size:
+            mid = layers[layers.size // 2]
+            out[i, 0, mid:mid + width] = 0
+    return out
+
+
+def components(v):
+    """The number of 6-connected pieces of each 0/1 shape (N, 1, S, S, S), host (N,) ints.
+
+    Each occupied voxel starts with its own label and takes the smallest label among its
+    occupied 6-neighbours until nothing changes; a piece then holds one label."""
+    N, occupied = v.shape[0], v[:, 0] > 0.5
+    big = occupied.size + 1
+    label = np.where(occupied, np.arange(occupied.size).reshape(occupied.shape), big)
+    while True:
+        new = label
+        for d in ((1, 0, 0), (-1, 0, 0), (0, 1, 0), (0, -1, 0), (0, 0, 1), (0, 0, -1)):
+            new = np.minimum(new, np.where(occupied, _shift(label, d, fill=big), big))
+        if np.array_equal(new, label):
+            break
+        label = new
+    return np.array([np.unique(label[i][occupied[i]]).size for i in range(N)])
+
+
+def iou_with(a, b):
+    """Mean IoU of paired 0/1 shapes."""
+    inter = (a * b).sum(axis=(1, 2, 3, 4))
+    return float(np.mean(inter / np.maximum(1, np.maximum(a, b).sum(axis=(1, 2, 3, 4)))))
+
+
+def runner_up(clf, x):
+    """An 8×8 count table: rows the judge's top class of each shape, columns its second."""
+    probs = backend.to_numpy(clf.features_and_probs(x)[1])
+    order = np.argsort(probs, axis=1)
+    table = np.zeros((len(SHAPE_CLASSES),) * 2, dtype=int)
+    np.add.at(table, (order[:, -1], order[:, -2]), 1)
+    return table
 
 
 def row(name, clf, x, ref, real_is):
@@ -104,6 +180,33 @@ def capacity(steps, seed=0, n=500, batch=32, lr=2.5e-3, lr_z=1e-2):
     return recon, y, backend.to_numpy(x), losses
 
 
+def print_errors(clf, ref, real_is, x, samples, seed):
+    """Which errors cost the judge's confidence: real shapes with random surface errors,
+    stray voxels and a cut, beside G's samples (their pieces, and which classes the judge
+    hesitates between)."""
+    gen = np.random.default_rng(seed + 50)
+    print("\nwhich errors cost the score (the plain judge; IoU with the unchanged shape):")
+    for q in (0.05, 0.1, 0.2, 0.3):
+        v = surface_flips(x, q, gen)
+        print(row(f"surface voxels flipped, p {q}", clf, backend.asarray(v), ref, real_is)
+              + f"  IoU {iou_with(v, x):.3f}")
+    for k in (5, 20):
+        v = stray_voxels(x, k, gen)
+        print(row(f"{k} stray voxels, apart", clf, backend.asarray(v), ref, real_is)
+              + f"  IoU {iou_with(v, x):.3f}")
+    v = cut_slab(x)
+    print(row("cut in two by one layer", clf, backend.asarray(v), ref, real_is)
+          + f"  IoU {iou_with(v, x):.3f}")
+    for name, v in (("real shapes", x), ("G's samples", samples)):
+        n = components(v)
+        print(f"{name}: 6-connected pieces per shape, mean {n.mean():.2f}; more than one: "
+              f"{np.mean(n > 1):.2f}")
+    print("G's samples: the judge's top class (rows) against its second choice (columns)")
+    print(f"{'':30s} " + " ".join(c[:4] for c in SHAPE_CLASSES))
+    for c, counts in zip(SHAPE_CLASSES, runner_up(clf, backend.asarray(samples))):
+        print(f"{c:30s} " + " ".join(f"{k:4d}" for k in counts))
+
+
 def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("run", help="a default tinygan gan3d run folder (with checkpoint.npz)")
@@ -149,6 +252,8 @@ def main(argv=None):
                   ref, real_is))
         for t in (0.4, 0.5, 0.6):
             print(row(f"G's samples, voxels > {t}", clf, M.binarize(occ, t), ref, real_is))
+        if clf is plain:
+            print_errors(clf, ref, real_is, h_real, backend.to_numpy(M.binarize(occ)), seed)
         if a.capacity:
             r = backend.asarray(M.binarize(recon))
             print(row("G fitted alone, reconstructions", clf, r, ref, real_is))
