@@ -20,6 +20,10 @@ what they measured):
 * ``--train-shapes n``: the size of the training set (4000).
 * ``--soft-data``: G learns from partial occupancies (each voxel the share of its 2³
   sub-voxels inside the solid) instead of 0/1; the judge still reads 0/1 voxels.
+* ``--centre-data``: the training shapes moved by whole voxels so that each one's centre
+  of mass is at the grid's centre (``metrics.centre_voxels``, what the judge does to its
+  inputs), as ShapeNet's objects sit centred in their grids; with ``--soft-data`` the
+  shift of each 0/1 shape moves its soft copy.
 * ``--n-critic k``: k D steps, each on a fresh batch, per G step.
 * ``--g-width``, ``--d-width``: channels of G's last and D's first hidden layer (16).
 * ``--loss hinge``: D on mean relu(1 − D(x)) + mean relu(1 + D(G(z))), G on −mean D(G(z)).
@@ -127,6 +131,23 @@ def soft_shapes(n, seed=0, factor=2):
     return fine.mean(axis=(2, 4, 6)).reshape(n, 1, 16, 16, 16).astype(np.float32)
 
 
+def centred_like(x, hard):
+    """x (N, 1, S, S, S) moved by the whole-voxel shifts that centre the 0/1 shapes ``hard``
+    (:func:`tinygan.metrics.centre_voxels`, shape by shape); host float32."""
+    x, hard = np.asarray(x), np.asarray(hard)
+    S = hard.shape[-1]
+    t = np.arange(S) + 0.5
+    out = np.zeros_like(x, dtype=np.float32)
+    for i, h in enumerate(hard[:, 0]):
+        mass = h.sum()
+        com = [(h.sum(axis=axes) * t).sum() / max(mass, 1) for axes in ((1, 2), (0, 2), (0, 1))]
+        sh = [int(np.floor(S / 2 - c + 0.5)) if mass else 0 for c in com]
+        src = tuple(slice(max(0, -k), S - max(0, k)) for k in sh)
+        dst = tuple(slice(max(0, k), S - max(0, -k)) for k in sh)
+        out[i, 0][dst] = x[i, 0][src]
+    return out
+
+
 def train(opts, log=print, on_step=None):
     """Train the replica; returns (G, G's moving average or None, Q or None).
 
@@ -136,6 +157,8 @@ def train(opts, log=print, on_step=None):
     gen = np.random.default_rng(opts.seed + 1)
     x = soft_shapes(opts.train_shapes, opts.seed) if opts.soft_data else \
         voxel_shapes(opts.train_shapes, seed=opts.seed)[0]
+    if opts.centre_data:
+        x = centred_like(x, voxel_shapes(opts.train_shapes, seed=opts.seed)[0])
     X = torch.as_tensor(x)
     c = opts.codes
     G = generator(opts.latent_dim + c, opts.g_width)
@@ -264,6 +287,7 @@ def parser():
     ap.add_argument("--lr-d", type=float, default=s["lr_D"])
     ap.add_argument("--train-shapes", type=int, default=s["train_shapes"])
     ap.add_argument("--soft-data", action="store_true")
+    ap.add_argument("--centre-data", action="store_true")
     ap.add_argument("--latent-dim", type=int, default=s["latent_dim"])
     ap.add_argument("--n-critic", type=int, default=1)
     ap.add_argument("--g-width", type=int, default=s["width"])
