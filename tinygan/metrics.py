@@ -336,6 +336,12 @@ def centre_voxels(voxels):
     have to learn from data: with it, the classifier of :func:`train_shape_classifier`
     reaches about 98 % after 8,000 shapes, without it 86 % after 24,000 (measured, seed 0).
     """
+    return backend.asarray(shift_voxels(voxels, centring_shifts(voxels)))
+
+
+def centring_shifts(voxels):
+    """The whole-voxel shifts of :func:`centre_voxels`: host (N, 3) ints, ⌊S/2 − c + 1/2⌋
+    per axis (0 for an empty grid)."""
     v = backend.to_numpy(voxels)
     n, S = v.shape[0], v.shape[-1]
     w = v.reshape(n, S, S, S)
@@ -343,13 +349,21 @@ def centre_voxels(voxels):
     t = np.arange(S) + 0.5
     com = np.stack([(w.sum(axis=axes) * t).sum(axis=1) for axes in ((2, 3), (1, 3), (1, 2))],
                    axis=1) / np.where(mass > 0, mass, 1)[:, None]          # (n, 3)
-    shifts = np.where(mass[:, None] > 0, np.floor(S / 2 - com + 0.5), 0).astype(int)
+    return np.where(mass[:, None] > 0, np.floor(S / 2 - com + 0.5), 0).astype(int)
+
+
+def shift_voxels(voxels, shifts):
+    """Move each grid (N, 1, S, S, S) by its whole-voxel shift (N, 3); what leaves the grid
+    is dropped, zeros come in. Host array of the input's dtype."""
+    v = backend.to_numpy(voxels)
+    n, S = v.shape[0], v.shape[-1]
+    w = v.reshape(n, S, S, S)
     out = np.zeros_like(w)
     for i, sh in enumerate(shifts):
         src = tuple(slice(max(0, -k), S - max(0, k)) for k in sh)
         dst = tuple(slice(max(0, k), S - max(0, -k)) for k in sh)
         out[i][dst] = w[i][src]
-    return backend.asarray(out.reshape(v.shape))
+    return out.reshape(v.shape)
 
 
 class ShapeClassifier(_Classifier):

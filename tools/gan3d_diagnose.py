@@ -40,13 +40,15 @@ from tinygan.runs import load_state, restore
 np = backend.numpy
 
 
+#: The six face neighbours' offsets.
+NEIGHBOURS = ((1, 0, 0), (-1, 0, 0), (0, 1, 0), (0, -1, 0), (0, 0, 1), (0, 0, -1))
+
+
 def morph(v, grow):
     """6-neighbour dilation (grow=True) or erosion of 0/1 voxels (N, 1, S, S, S), host."""
-    S = v.shape[-1]
-    p = np.pad(v, ((0, 0), (0, 0), (1, 1), (1, 1), (1, 1)))
     out = v.copy()
-    for d in ((1, 0, 0), (-1, 0, 0), (0, 1, 0), (0, -1, 0), (0, 0, 1), (0, 0, -1)):
-        nb = p[(slice(None), slice(None)) + tuple(slice(1 + k, 1 + k + S) for k in d)]
+    for d in NEIGHBOURS:
+        nb = _shift(v, d)
         out = np.maximum(out, nb) if grow else np.minimum(out, nb)
     return out
 
@@ -101,7 +103,7 @@ def components(v):
     label = np.where(occupied, np.arange(occupied.size).reshape(occupied.shape), big)
     while True:
         new = label
-        for d in ((1, 0, 0), (-1, 0, 0), (0, 1, 0), (0, -1, 0), (0, 0, 1), (0, 0, -1)):
+        for d in NEIGHBOURS:
             new = np.minimum(new, np.where(occupied, _shift(label, d, fill=big), big))
         if np.array_equal(new, label):
             break

@@ -134,18 +134,7 @@ def soft_shapes(n, seed=0, factor=2):
 def centred_like(x, hard):
     """x (N, 1, S, S, S) moved by the whole-voxel shifts that centre the 0/1 shapes ``hard``
     (:func:`tinygan.metrics.centre_voxels`, shape by shape); host float32."""
-    x, hard = np.asarray(x), np.asarray(hard)
-    S = hard.shape[-1]
-    t = np.arange(S) + 0.5
-    out = np.zeros_like(x, dtype=np.float32)
-    for i, h in enumerate(hard[:, 0]):
-        mass = h.sum()
-        com = [(h.sum(axis=axes) * t).sum() / max(mass, 1) for axes in ((1, 2), (0, 2), (0, 1))]
-        sh = [int(np.floor(S / 2 - c + 0.5)) if mass else 0 for c in com]
-        src = tuple(slice(max(0, -k), S - max(0, k)) for k in sh)
-        dst = tuple(slice(max(0, k), S - max(0, -k)) for k in sh)
-        out[i, 0][dst] = x[i, 0][src]
-    return out
+    return M.shift_voxels(np.asarray(x, dtype=np.float32), M.centring_shifts(hard))
 
 
 def train(opts, log=print, on_step=None):
