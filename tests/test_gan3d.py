@@ -98,6 +98,32 @@ def test_the_papers_settings_are_stated():
     assert PAPER["d_accuracy_limit"] == ACCURACY_LIMIT == 0.8 and PAPER["latent_dim"] == 200
 
 
+# -- the training set: 0/1 or soft, placed or centred --------------------------------------
+def test_training_shapes_soft_and_centred_as_the_judge_centres():
+    from tinygan import metrics as M
+    from tinygan.data.voxels import soft_voxel_shapes
+    cfg = {**experiment.SETTINGS, "train_shapes": 40}
+    hard = backend.to_numpy(voxel_shapes(40, seed=4)[0])
+    soft = backend.to_numpy(soft_voxel_shapes(40, seed=4)[0])
+    x, x01 = (backend.to_numpy(a) for a in experiment.training_shapes(cfg, 4))
+    assert np.array_equal(x, hard) and np.array_equal(x01, hard)          # the default
+    x, x01 = (backend.to_numpy(a) for a in experiment.training_shapes(
+        {**cfg, "soft_data": True}, 4))
+    assert np.array_equal(x, soft) and np.array_equal(x01, hard)
+    x, x01 = (backend.to_numpy(a) for a in experiment.training_shapes(
+        {**cfg, "centre_data": True}, 4))
+    centred = backend.to_numpy(M.centre_voxels(hard))
+    assert np.array_equal(x, centred) and np.array_equal(x01, centred)
+    assert not np.array_equal(centred, hard)
+    # the soft copies move by their 0/1 shape's shift: the same solids, now centred
+    x, x01 = (backend.to_numpy(a) for a in experiment.training_shapes(
+        {**cfg, "soft_data": True, "centre_data": True}, 4))
+    assert np.array_equal(x01, centred)
+    assert np.mean((x > 0.5) == (centred > 0.5)) > 0.98
+    assert np.mean((x > 0.5) == (hard > 0.5)) < 0.97
+    assert x.sum() == pytest.approx(soft.sum(), rel=1e-3)   # nothing pushed out of the grid
+
+
 # -- the command: quick mode, its files, its measured result, --resume ---------------------
 ARGS = ["--quick", "--no-progress", "--accuracy-limit", "0.8"]  # the paper's rule, on
 

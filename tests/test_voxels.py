@@ -117,6 +117,33 @@ def test_errors():
         V.inside("blob", np.zeros((1, 3)))
 
 
+def test_soft_shapes_are_each_voxels_share_of_inside_sub_voxels():
+    # the defining sum, computed voxel by voxel from the sub-voxel centres (not by
+    # voxelising at 32³ and averaging blocks, as the function does)
+    n, f, S = 16, 2, 16
+    soft, y = V.soft_voxel_shapes(n, seed=7, factor=f)
+    soft = backend.to_numpy(soft)
+    assert soft.shape == (n, 1, S, S, S) and soft.dtype == np.float32
+    np.testing.assert_array_equal(y, V.voxel_shapes(n, seed=7)[1])
+    prm = V.shape_params(n, seed=7)
+    gen = np.random.default_rng(0)
+    rim = np.argwhere((soft > 0) & (soft < 1))
+    for i, _, a, b, c in np.concatenate([rim[gen.choice(len(rim), 40)],
+                                         np.c_[gen.integers(0, n, (20, 1)), np.zeros((20, 1), int),
+                                               gen.integers(0, S, (20, 3))]]):
+        offsets = (np.indices((f, f, f)).reshape(3, -1).T + 0.5) / f      # inside the voxel
+        p = -1 + 2 * (np.array([a, b, c]) + offsets) / S                  # (f³, 3) in [−1, 1]³
+        q = (p - prm["centres"][i]) @ prm["rotations"][i] / prm["scales"][i]
+        name = prm["classes"][prm["labels"][i]]
+        assert soft[i, 0, a, b, c] == pytest.approx(V.inside(name, q[None])[0].mean())
+    assert 0.1 < rim.shape[0] / backend.to_numpy(V.voxel_shapes(n, seed=7)[0]).sum() < 1.5
+    # one sub-voxel per voxel is the 0/1 grid itself
+    np.testing.assert_array_equal(backend.to_numpy(V.soft_voxel_shapes(n, seed=7, factor=1)[0]),
+                                  backend.to_numpy(V.voxel_shapes(n, seed=7)[0]))
+    with pytest.raises(ValueError, match="positive integer factor"):
+        V.soft_voxel_shapes(2, factor=0)
+
+
 # -- metrics -----------------------------------------------------------------------------
 @given(shift=st.tuples(*[st.integers(-3, 3)] * 3), k=st.integers(0, 63))
 def test_centring_undoes_any_shift_that_keeps_the_shape_in_the_grid(shift, k):

@@ -25,6 +25,9 @@ bracket    an L: a floor and a wall slab 0.3 thick, 1.1 × 1.1, sharing an edge
 The occupancies are 0 or 1 (a voxel is in or out: its centre decides), float32, in
 PyTorch's volume layout (N, C = 1, D, H, W). :func:`voxel_shapes` draws a class-balanced set;
 :func:`shape_params` says what was drawn for each shape (for tests and plots).
+:func:`soft_voxel_shapes` draws the same solids with partial occupancies: each voxel holds
+the share of its f³ sub-voxels (f per axis) whose centres are inside, k/f³ for k = 0…f³,
+the way a renderer anti-aliases an edge.
 """
 
 from __future__ import annotations
@@ -34,7 +37,7 @@ import math
 from .. import backend
 
 __all__ = ["SHAPE_CLASSES", "NUM_SHAPE_CLASSES", "SCALE_RANGE", "voxel_grid", "random_rotations",
-           "inside", "voxel_shapes", "shape_params", "voxelize"]
+           "inside", "voxel_shapes", "soft_voxel_shapes", "shape_params", "voxelize"]
 
 np = backend.numpy
 
@@ -164,3 +167,35 @@ def voxel_shapes(n, seed=0, size=16, classes=SHAPE_CLASSES, dtype="float32"):
     names = [prm["classes"][i] for i in prm["labels"]]
     vox = voxelize(names, prm["scales"], prm["centres"], prm["rotations"], size)
     return backend.asarray(vox[:, None].astype(dtype)), prm["labels"].astype(np.int64)
+
+
+def soft_voxel_shapes(n, seed=0, size=16, classes=SHAPE_CLASSES, factor=2, dtype="float32"):
+    """The solids of :func:`voxel_shapes` (same n, seed: the same classes, sizes, places and
+    turns) with partial occupancies: (voxels (n, 1, size, size, size), labels (n,)).
+
+    Math
+    ----
+    soft[v] = (1/f³) Σ_{w ⊂ v} inside_k(Rᵀ (p_w − c)/s)   over the f³ sub-voxels w of voxel v
+
+    i.e. the shape voxelised at f·size per axis, then averaged over f×f×f blocks; values
+    are k/f³. Where the surface crosses a voxel, the value says how much of it is inside;
+    a 0/1 grid only says whether its centre is. (f even: a sub-voxel centre never lies on a
+    voxel centre, so soft > 1/2 and the 0/1 grid can disagree on the surface.)
+
+    >>> v, y = soft_voxel_shapes(4, seed=0)
+    >>> v.shape, sorted(set((v * 8).astype(int).ravel().tolist())) == list(range(9))
+    ((4, 1, 16, 16, 16), True)
+    """
+    if isinstance(factor, bool) or not isinstance(factor, int) or factor < 1:
+        raise ValueError(f"soft_voxel_shapes needs a positive integer factor (sub-voxels per "
+                         f"axis), got {factor!r}")
+    prm = shape_params(n, seed, size, classes)
+    names = [prm["classes"][i] for i in prm["labels"]]
+    out = np.empty((n, size, size, size), dtype=np.float32)
+    for lo in range(0, n, 64):                      # chunks: the fine grids are f³ larger
+        sl = slice(lo, min(n, lo + 64))
+        fine = voxelize(names[sl], prm["scales"][sl], prm["centres"][sl],
+                        prm["rotations"][sl], size * factor)
+        m = fine.shape[0]
+        out[sl] = fine.reshape(m, size, factor, size, factor, size, factor).mean(axis=(2, 4, 6))
+    return backend.asarray(out[:, None].astype(dtype)), prm["labels"].astype(np.int64)

@@ -26,7 +26,7 @@ from dataclasses import dataclass
 
 from .. import backend, runs
 from .. import metrics as M
-from ..data.voxels import SHAPE_CLASSES, voxel_shapes
+from ..data.voxels import SHAPE_CLASSES, soft_voxel_shapes, voxel_shapes
 from ..gans.gan3d import PAPER, fit_gan3d, skipped_share
 from ..image_plots import interpolate_latents, plot_class_histograms
 from ..layers import no_grad
@@ -50,7 +50,9 @@ paper's adaptive training (D's step skipped whenever it already classifies more 
 of its batch correctly); --latent uniform uses the released code's z ~ U[0, 1), with
 which every sample here came out the same shape. The data are eight solids that the
 code draws at random size, position and orientation: cube, sphere, cylinder, cone, torus,
-hourglass, cross and bracket. Nothing is downloaded.
+hourglass, cross and bracket. Nothing is downloaded. --soft-data trains on partial
+occupancies (the share of each voxel inside the solid) and --centre-data on the shapes
+centred as the judge centres them; the samples are judged at 0/1 either way.
 
 No pretrained network judges the samples: a small 3-D convolutional classifier trained on
 fresh shapes gives an Inception-style score, a Fréchet distance and the class histogram
@@ -91,7 +93,7 @@ np = backend.numpy
 SETTINGS = {"steps": 1500, "batch_size": 32, "width": 16, "lr_G": 2.5e-3, "lr_D": 2e-4,
             "beta1": 0.5, "d_accuracy_limit": None, "latent_dim": 200, "train_shapes": 4000,
             "judge_shapes": 8000, "judge_epochs": 2, "eval_size": 1000,
-            "latent": "normal"}
+            "latent": "normal", "soft_data": False, "centre_data": False}
 #: How results.json names each latent distribution.
 Z_NAMES = {"normal": "normal N(0, I)", "uniform": "uniform [0, 1)"}
 #: --quick: everything runs, in seconds; no targets.
@@ -255,7 +257,7 @@ def train(settings=None, seed=0, progress=False, run=None):
     steps, batch = cfg["steps"], cfg["batch_size"]
 
     # 1. The data: shapes drawn from the seed (nothing downloaded); the GAN's training set.
-    x, _ = voxel_shapes(cfg["train_shapes"], seed=seed)
+    x, x_hard = training_shapes(cfg, seed)
     G, D, model = gan3d_pair(latent_dim=cfg["latent_dim"], width=cfg["width"], seed=seed)
     opt_G, opt_D = gan3d_optimizers(G, D, lr_G=cfg["lr_G"], lr_D=cfg["lr_D"],
                                     beta1=cfg["beta1"])
@@ -289,16 +291,40 @@ def train(settings=None, seed=0, progress=False, run=None):
                                                      cfg["latent_dim"], model["dtype"],
                                                      cfg["latent"]))
     fake = M.binarize(G_samples)
-    noise = M.bernoulli_noise(n_eval, p=float(x.mean()), seed=seed + 4)
+    noise = M.bernoulli_noise(n_eval, p=float(x_hard.mean()), seed=seed + 4)
     scores = {"real": M.evaluate_samples(clf, x_real, ref),
               "gan3d": M.evaluate_samples(clf, fake, ref),
               "noise": M.evaluate_samples(clf, noise, ref)}
-    nearest = {"gan3d": _iou_summary(M.nearest_iou(fake, x)[0]),
-               "real": _iou_summary(M.nearest_iou(x_real, x)[0])}
+    # held-out shapes are compared as G's training shapes were drawn: centred with them
+    x_real_iou = M.centre_voxels(x_real) if cfg["centre_data"] else x_real
+    nearest = {"gan3d": _iou_summary(M.nearest_iou(fake, x_hard)[0]),
+               "real": _iou_summary(M.nearest_iou(x_real_iou, x_hard)[0])}
     predicted = clf.features_and_probs(fake)[1].argmax(axis=1)
     return GAN3DResult(G, D, config, history, clf, accuracy, scores, nearest,
                        time.time() - t0, backend.to_numpy(occupancy),
                        backend.to_numpy(x_real), predicted)
+
+
+def training_shapes(cfg, seed):
+    """G's training set: (what D sees as real, the same shapes at 0/1).
+
+    ``cfg["train_shapes"]`` solids drawn with ``seed``; with ``cfg["soft_data"]`` D sees
+    their partial occupancies (:func:`tinygan.data.voxels.soft_voxel_shapes`: each voxel the
+    share of its 2³ sub-voxels inside), else the 0/1 grids themselves. With
+    ``cfg["centre_data"]`` every shape is moved by the whole voxels that put the centre of
+    mass of its 0/1 grid at the grid's centre (``metrics.centring_shifts``, what the judge
+    does to each input; its soft copy moves with it), so G need not learn where a shape
+    sits. Both on the current backend; the 0/1 grids are what the samples' nearest-shape IoU
+    compares with.
+    """
+    n = cfg["train_shapes"]
+    hard = voxel_shapes(n, seed=seed)[0]
+    x = soft_voxel_shapes(n, seed=seed)[0] if cfg["soft_data"] else hard
+    if cfg["centre_data"]:
+        shifts = M.centring_shifts(hard)
+        hard = backend.asarray(M.shift_voxels(hard, shifts))
+        x = backend.asarray(M.shift_voxels(x, shifts)) if cfg["soft_data"] else hard
+    return x, hard
 
 
 def interpolation(G, latent_dim, seed, num=7, dtype="float32", latent="normal"):
@@ -349,6 +375,14 @@ def add_arguments(parser):
                         help="z's distribution: normal, N(0, I) (the default), or uniform, "
                              "U[0, 1) as in the released code (every sample the same shape "
                              "here: the README's 3D-GAN section)")
+    parser.add_argument("--soft-data", action="store_true",
+                        help="train on partial occupancies (each voxel the share of its 2³ "
+                             "sub-voxels inside the solid) instead of 0/1 voxels; the samples "
+                             "are still judged at 0/1")
+    parser.add_argument("--centre-data", action="store_true",
+                        help="train on the shapes moved by whole voxels to put their centre of "
+                             "mass at the grid's centre, as the judge centres what it reads "
+                             "(G then draws every shape centred)")
     parser.add_argument("--quick", action="store_true",
                         help="about half a minute: a few steps, a small judge (no targets)")
     parser.add_argument("--seed", type=runs.seed, default=0,
@@ -371,7 +405,8 @@ def settings_from_args(args):
     if args.batch_size is not None:
         cfg["batch_size"] = args.batch_size
     cfg.update(width=args.width, lr_G=args.lr_g, lr_D=args.lr_d,
-               d_accuracy_limit=args.accuracy_limit, latent=args.latent)
+               d_accuracy_limit=args.accuracy_limit, latent=args.latent,
+               soft_data=args.soft_data, centre_data=args.centre_data)
     return cfg
 
 
