@@ -97,26 +97,7 @@ def test_score_every_scores_g_along_the_run_without_changing_it(capsys):
 
 
 @needs_torch
-def test_soft_shapes_are_the_shapes_with_partial_occupancies():
-    from tinygan.data.voxels import voxel_shapes
+def test_learning_rates_decay_linearly_from_the_given_step():
     R = _replica()
-    soft, hard = R.soft_shapes(40, seed=3), voxel_shapes(40, seed=3)[0]
-    assert soft.shape == hard.shape == (40, 1, 16, 16, 16)
-    assert np.allclose(soft * 8, np.round(soft * 8))  # shares of 2³ sub-voxels
-    assert 0.1 < np.mean((soft > 0) & (soft < 1)) / np.mean(hard) < 1.5  # a soft rim
-    assert np.mean((soft > 0.5) == (hard > 0.5)) > 0.98  # the same solids, placed alike
-    assert abs(soft.mean() - hard.mean()) < 0.05 * hard.mean()
-
-
-@needs_torch
-def test_centred_data_is_what_the_judge_sees():
-    # the 0/1 shapes moved as metrics.centre_voxels moves them, and the soft copies by the
-    # same shifts (their 0/1 rounding then matches the centred 0/1 shapes)
-    from tinygan import metrics as M
-    from tinygan.data.voxels import voxel_shapes
-    R = _replica()
-    hard = voxel_shapes(30, seed=4)[0]
-    assert np.array_equal(R.centred_like(hard, hard), np.asarray(M.centre_voxels(hard)))
-    soft = R.centred_like(R.soft_shapes(30, seed=4), hard)
-    assert np.mean((soft > 0.5) == (np.asarray(M.centre_voxels(hard)) > 0.5)) > 0.98
-    assert soft.sum() == pytest.approx(R.soft_shapes(30, seed=4).sum(), rel=1e-3)
+    assert [R.lr_factor(t, 6, 10) for t in range(10)] == [1] * 7 + [0.75, 0.5, 0.25]
+    assert all(R.lr_factor(t, 0, 10) == 1 for t in range(10))           # 0: no decay

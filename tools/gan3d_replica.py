@@ -18,15 +18,16 @@ Options, each one change from the command's default (the README's 3D-GAN section
 what they measured):
 
 * ``--train-shapes n``: the size of the training set (4000).
-* ``--soft-data``: G learns from partial occupancies (each voxel the share of its 2³
-  sub-voxels inside the solid) instead of 0/1; the judge still reads 0/1 voxels.
-* ``--centre-data``: the training shapes moved by whole voxels so that each one's centre
-  of mass is at the grid's centre (``metrics.centre_voxels``, what the judge does to its
-  inputs), as ShapeNet's objects sit centred in their grids; with ``--soft-data`` the
-  shift of each 0/1 shape moves its soft copy.
+* ``--soft-data``, ``--centre-data``: the command's options of the same names
+  (``experiments.gan3d.training_shapes``): partial occupancies, and the shapes centred as
+  the judge centres its inputs.
 * ``--n-critic k``: k D steps, each on a fresh batch, per G step.
 * ``--g-width``, ``--d-width``: channels of G's last and D's first hidden layer (16).
 * ``--loss hinge``: D on mean relu(1 − D(x)) + mean relu(1 + D(G(z))), G on −mean D(G(z)).
+* ``--loss wgan-gp``: the critic on mean D(G(z)) − mean D(x) + λ·mean (‖∇D(x̂)‖ − 1)² at
+  random mixes x̂ of real and fake shapes (Gulrajani et al. 2017; λ = ``--gp-weight``, 10),
+  G on −mean D(G(z)); with ``--no-d-batchnorm`` and ``--n-critic 5``, ``--beta1 0.5
+  --beta2 0.9`` as in the paper. ``--beta1``, ``--beta2``: both optimizers' Adam betas.
 * ``--no-d-batchnorm``: D without its two BatchNorms. ``--dropout p``: 3-D dropout after
   each of D's hidden layers.
 * ``--ema β``: also score an exponential moving average of G's weights.
@@ -38,6 +39,10 @@ what they measured):
   code of c values. A head Q on D's features predicts the code, and G and Q minimise the
   cross-entropy, weighted by ``--info-weight`` (1). Also prints how the judge's classes
   spread over the codes.
+* ``--spectral-norm``: every D convolution's weight divided by its largest singular value
+  (Miyato et al. 2018, one power iteration per step; torch's ``spectral_norm``), usually
+  with ``--no-d-batchnorm``.
+* ``--lr-decay-from s``: both learning rates decay linearly to 0 from step s to the end.
 * ``--score-every k``: also score G every k steps (at the final step as always), to see
   whether a longer budget keeps raising the ratio.
 """
@@ -54,7 +59,7 @@ from torch import nn
 
 from tinygan import backend
 from tinygan import metrics as M
-from tinygan.data.voxels import NUM_SHAPE_CLASSES, shape_params, voxel_shapes, voxelize
+from tinygan.data.voxels import NUM_SHAPE_CLASSES
 from tinygan.experiments import gan3d as E
 from tinygan.models.gan3d import INIT_STD
 
@@ -120,21 +125,12 @@ def straight_through(p, how):
     return p + (b - p).detach()
 
 
-def soft_shapes(n, seed=0, factor=2):
-    """The training shapes of ``voxel_shapes(n, seed)`` with partial occupancies: each one
-    voxelised at factor·16 per axis and averaged over the factor³ sub-voxels of each voxel
-    (values k/factor³), host (n, 1, 16, 16, 16) float32."""
-    prm = shape_params(n, seed)
-    names = [prm["classes"][i] for i in prm["labels"]]
-    fine = voxelize(names, prm["scales"], prm["centres"], prm["rotations"], size=16 * factor)
-    fine = np.asarray(fine).reshape(n, 16, factor, 16, factor, 16, factor)
-    return fine.mean(axis=(2, 4, 6)).reshape(n, 1, 16, 16, 16).astype(np.float32)
-
-
-def centred_like(x, hard):
-    """x (N, 1, S, S, S) moved by the whole-voxel shifts that centre the 0/1 shapes ``hard``
-    (:func:`tinygan.metrics.centre_voxels`, shape by shape); host float32."""
-    return M.shift_voxels(np.asarray(x, dtype=np.float32), M.centring_shifts(hard))
+def lr_factor(step, start, steps):
+    """The learning rates' factor at ``step`` (from 0) of ``steps``: 1 before ``start``
+    (0: never decay), then linearly down to 0 at the end: 1 − (step − start)/(steps − start)."""
+    if not start or step < start:
+        return 1.0
+    return max(0.0, 1.0 - (step - start) / max(1, steps - start))
 
 
 def train(opts, log=print, on_step=None):
@@ -144,11 +140,9 @@ def train(opts, log=print, on_step=None):
     from 1); it may switch G to eval mode, and training switches it back."""
     torch.manual_seed(opts.seed)
     gen = np.random.default_rng(opts.seed + 1)
-    x = soft_shapes(opts.train_shapes, opts.seed) if opts.soft_data else \
-        voxel_shapes(opts.train_shapes, seed=opts.seed)[0]
-    if opts.centre_data:
-        x = centred_like(x, voxel_shapes(opts.train_shapes, seed=opts.seed)[0])
-    X = torch.as_tensor(x)
+    data = {"train_shapes": opts.train_shapes, "soft_data": opts.soft_data,
+            "centre_data": opts.centre_data}
+    X = torch.as_tensor(backend.to_numpy(E.training_shapes(data, opts.seed)[0]))
     c = opts.codes
     G = generator(opts.latent_dim + c, opts.g_width)
     body, head = discriminator(opts.d_width, not opts.no_d_batchnorm, opts.dropout)
@@ -156,8 +150,13 @@ def train(opts, log=print, on_step=None):
                        nn.LeakyReLU(0.2), nn.Flatten(), nn.Linear(2 * opts.d_width, c))
          if c else None)
     init_weights(G, body, head, *([Q] if Q else []))
+    if opts.spectral_norm:
+        for module in (body, head):
+            for m in module.modules():
+                if isinstance(m, nn.Conv3d):
+                    nn.utils.parametrizations.spectral_norm(m)
     extra = list(Q.parameters()) if Q else []
-    betas = (E.SETTINGS["beta1"], 0.999)
+    betas = (opts.beta1, opts.beta2)
     opt_G = torch.optim.Adam(list(G.parameters()) + extra, opts.lr_g, betas=betas)
     opt_D = torch.optim.Adam(list(body.parameters()) + list(head.parameters()) + extra,
                              opts.lr_d, betas=betas)
@@ -177,14 +176,24 @@ def train(opts, log=print, on_step=None):
         return (head(body(with_real)).flatten() if with_real is not None else None,
                 head(h).flatten(), h)
 
+    def gradient_penalty(real, fake):
+        """λ·mean (‖∇_x̂ D(x̂)‖ − 1)² at x̂ = εx + (1 − ε)G(z), ε ~ U[0, 1) per shape
+        (WGAN-GP, Gulrajani et al. 2017)."""
+        eps = torch.rand(real.shape[0], 1, 1, 1, 1)
+        mix = (eps * real + (1 - eps) * fake).requires_grad_(True)
+        grad, = torch.autograd.grad(head(body(mix)).sum(), mix, create_graph=True)
+        return opts.gp_weight * ((grad.flatten(1).norm(dim=1) - 1) ** 2).mean()
+
     def d_loss(a_real, a_fake):
+        if opts.loss == "wgan-gp":
+            return a_fake.mean() - a_real.mean()
         if opts.loss == "hinge":
             return F.relu(1 - a_real).mean() + F.relu(1 + a_fake).mean()
         return (F.binary_cross_entropy_with_logits(a_real, torch.ones_like(a_real))
                 + F.binary_cross_entropy_with_logits(a_fake, torch.zeros_like(a_fake)))
 
     def g_loss(a_fake):
-        if opts.loss == "hinge":
+        if opts.loss in ("hinge", "wgan-gp"):
             return -a_fake.mean()
         return F.binary_cross_entropy_with_logits(a_fake, torch.ones_like(a_fake))
 
@@ -197,11 +206,17 @@ def train(opts, log=print, on_step=None):
 
     t0 = time.time()
     for step in range(opts.steps):
+        for o, lr in ((opt_G, opts.lr_g), (opt_D, opts.lr_d)):
+            for group in o.param_groups:
+                group["lr"] = lr * lr_factor(step, opts.lr_decay_from, opts.steps)
         for _ in range(opts.n_critic):
             z, code = latent(B)
             fake = straight_through(G(z).detach(), opts.binarize)
-            a_real, a_fake, h = logits(fake, real_batch())
+            real = real_batch()
+            a_real, a_fake, h = logits(fake, real)
             loss = d_loss(a_real, a_fake)
+            if opts.loss == "wgan-gp":
+                loss = loss + gradient_penalty(real, fake)
             if c:
                 loss = loss + opts.info_weight * F.cross_entropy(Q(h), code)
             opt_D.zero_grad()
@@ -281,7 +296,11 @@ def parser():
     ap.add_argument("--n-critic", type=int, default=1)
     ap.add_argument("--g-width", type=int, default=s["width"])
     ap.add_argument("--d-width", type=int, default=s["width"])
-    ap.add_argument("--loss", choices=("nonsaturating", "hinge"), default="nonsaturating")
+    ap.add_argument("--loss", choices=("nonsaturating", "hinge", "wgan-gp"),
+                    default="nonsaturating")
+    ap.add_argument("--beta1", type=float, default=E.SETTINGS["beta1"])
+    ap.add_argument("--gp-weight", type=float, default=10.0)
+    ap.add_argument("--beta2", type=float, default=0.999)
     ap.add_argument("--no-d-batchnorm", action="store_true")
     ap.add_argument("--dropout", type=float, default=0.0)
     ap.add_argument("--ema", type=float, default=0.0, help="decay β (0: no average)")
@@ -289,6 +308,8 @@ def parser():
     ap.add_argument("--joint-batch", action="store_true")
     ap.add_argument("--codes", type=int, default=0)
     ap.add_argument("--info-weight", type=float, default=1.0)
+    ap.add_argument("--spectral-norm", action="store_true")
+    ap.add_argument("--lr-decay-from", type=int, default=0, metavar="STEP")
     ap.add_argument("--score-every", type=int, default=0, metavar="K",
                     help="also score G every K steps (0: at the end only)")
     ap.add_argument("--seed", type=int, default=0)
