@@ -75,6 +75,24 @@ plot_voxel_grid(v[order], ncol=8, titles=[voxels.SHAPE_CLASSES[i] for i in y[ord
                 title="One shape per class, each at a random size, place and turn");
 
 # %% [markdown]
+# **What G trains on.** Two changes to these grids, both measured to help (the README's
+# 3D-GAN section): each voxel holds the share of its $2^3$ sub-voxels that are inside,
+# $\tfrac18\sum_{w \subset v} \text{inside}(R^\top(p_w - c)/s)$
+# (`voxels.soft_voxel_shapes`), so the surface is drawn in shades rather than steps; and
+# each shape is moved by whole voxels so that its centre of mass sits at the grid's centre,
+# as the judge centres what it reads (`experiments.gan3d.training_shapes`). G then draws
+# every shape centred, as ShapeNet's objects sit centred in their grids. The samples are
+# still judged at 0/1.
+
+# %%
+x_train, x01 = exp.training_shapes({"train_shapes": 16, "soft_data": True,
+                                    "centre_data": True}, seed=0)
+plot_voxel_grid(backend.to_numpy(x_train)[order] > 0.5, ncol=8,
+                titles=[voxels.SHAPE_CLASSES[i] for i in y[order]],
+                title="The same shapes as G sees them: centred (voxels above ½ drawn)");
+print("values of the soft grid:", np.unique(backend.to_numpy(x_train)).round(3))
+
+# %% [markdown]
 # ## 2. One convolution for every rank
 #
 # A convolution over $d$ axes is the 2-D formula with the pair of indices $(i, j)$
@@ -162,21 +180,20 @@ plot_gan3d_training(result.history, c["d_accuracy_limit"],
 #
 # **What this run shows: one target met, one not.** At the default budget (1500 steps)
 # every one of the eight classes holds at least 1 % of the samples (the target), but the
-# Inception-style score is 4.1 against the real shapes' 7.1, a ratio of 0.57 where the
-# target is 0.9: the samples are compact solids, new (none is a copy of a training shape,
-# see the IoU below), but ragged, so the judge reads them with less confidence. IS splits
-# into two factors, diversity exp H(p(y)) times confidence exp(−mean H(p(y|x)))
-# (`metrics.inception_score_parts`), and the report prints both: G loses more on
-# confidence (0.62 against the real shapes' 0.89) than on its class shares. The judge is
-# not the problem (it reads held-out real shapes at 98.5 %, and keeps its confidence when
-# a tenth of their boundary voxels are flipped); and although it does read thickness, a
-# judge trained to ignore thickness scores the samples lower still, so G's solids are off
-# in form, not in thickness; yet G's layers can draw them (fitted alone to 500 real shapes,
-# each with its own z, G reproduces every one: `tools/gan3d_diagnose.py --capacity`), so
-# the gap lies in what the adversarial game teaches G. The README's 3D-GAN section lists
-# the settings tried on the way here and sixteen further changes (weight averaging, wider
-# and deeper networks, bigger batches, one model per class, conditional G and D, ...),
-# none past a ratio of 0.64; the exercises are places to start closing the gap.
+# Inception-style score is 4.8 against the real shapes' 7.1, a ratio of 0.68 where the
+# target is 0.9. IS splits into two factors, diversity exp H(p(y)) times confidence
+# exp(−mean H(p(y|x))) (`metrics.inception_score_parts`), and the report prints both: the
+# class shares are nearly even (7.3 of the real 8.0), but the judge is far less sure of each
+# sample (0.66 against 0.89). The samples are new (none is a copy of a training shape, see
+# the IoU below) but lumpy, often two blobs joined, where real shapes are clean solids.
+# The judge is not the problem (it reads held-out real shapes at 98.5 %, and keeps its
+# confidence when a tenth of their boundary voxels are flipped); G's layers can draw the
+# shapes (fitted alone to 500 real shapes, each with its own z, G reproduces every one:
+# `tools/gan3d_diagnose.py --capacity`), so the gap lies in what the adversarial game
+# teaches G. The README's 3D-GAN section lists the settings tried on the way here (0/1
+# shapes at random places gave 0.60) and some forty further changes (losses, normalised
+# and wider networks, weight averaging, longer runs, conditional G and D, ...), none past
+# a ratio of 0.72; the exercises are places to start closing the gap.
 
 # %% [markdown]
 # ## 5. What did G learn?
@@ -235,10 +252,12 @@ plot_voxel_path(path, title="G along a latent path (great circle)");
 #    skipped steps, the IS and the class histogram change?
 # 2. Use the paper's `--lr-d 1e-5`. What happens to D's accuracy during training, and why
 #    might the paper's 64³ models have needed it when ours do not?
-# 3. Run `tinygan gan3d --latent uniform --steps 300` and look at `samples_by_class.png`.
+# 3. Run `tinygan gan3d --no-soft-data --no-centre-data` (0/1 shapes at random places).
+#    Which of the two IS factors drops, and what do the samples look like?
+# 4. Run `tinygan gan3d --latent uniform --steps 300` and look at `samples_by_class.png`.
 #    Compute $W\tfrac12\mathbf 1$ for G's first layer and compare its size with that of
 #    $W(z - \tfrac12\mathbf 1)$ before and after training.
-# 4. Check that `Conv3d` with kernel `(1, K, K)` on a volume of depth 1 equals `Conv2d`
+# 5. Check that `Conv3d` with kernel `(1, K, K)` on a volume of depth 1 equals `Conv2d`
 #    with kernel `K` on the image (same weights, reshaped).
-# 5. Add a ninth solid to `tinygan/data/voxels.py` (an ellipsoid, a capsule) and retrain.
+# 6. Add a ninth solid to `tinygan/data/voxels.py` (an ellipsoid, a capsule) and retrain.
 #    Does the judge still separate the classes?

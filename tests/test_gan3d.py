@@ -102,11 +102,12 @@ def test_the_papers_settings_are_stated():
 def test_training_shapes_soft_and_centred_as_the_judge_centres():
     from tinygan import metrics as M
     from tinygan.data.voxels import soft_voxel_shapes
-    cfg = {**experiment.SETTINGS, "train_shapes": 40}
+    assert experiment.SETTINGS["soft_data"] and experiment.SETTINGS["centre_data"]
+    cfg = {**experiment.SETTINGS, "train_shapes": 40, "soft_data": False, "centre_data": False}
     hard = backend.to_numpy(voxel_shapes(40, seed=4)[0])
     soft = backend.to_numpy(soft_voxel_shapes(40, seed=4)[0])
     x, x01 = (backend.to_numpy(a) for a in experiment.training_shapes(cfg, 4))
-    assert np.array_equal(x, hard) and np.array_equal(x01, hard)          # the default
+    assert np.array_equal(x, hard) and np.array_equal(x01, hard)          # 0/1, placed
     x, x01 = (backend.to_numpy(a) for a in experiment.training_shapes(
         {**cfg, "soft_data": True}, 4))
     assert np.array_equal(x, soft) and np.array_equal(x01, hard)
