@@ -101,3 +101,18 @@ def test_learning_rates_decay_linearly_from_the_given_step():
     R = _replica()
     assert [R.lr_factor(t, 6, 10) for t in range(10)] == [1] * 7 + [0.75, 0.5, 0.25]
     assert all(R.lr_factor(t, 0, 10) == 1 for t in range(10))           # 0: no decay
+
+
+@needs_torch
+def test_a_mixture_sends_each_chunk_of_the_batch_to_its_own_generator():
+    import torch
+    R = _replica()
+    torch.manual_seed(0)
+    parts = [R.generator(latent_dim=5, width=2) for _ in range(3)]
+    mix = R.Mixture(parts).eval()
+    z = torch.randn(6, 5)
+    with torch.no_grad():
+        out = mix(z)
+        want = torch.cat([parts[k](z[2 * k:2 * k + 2]) for k in range(3)])
+        assert out.shape == (6, 1, 16, 16, 16) and torch.equal(out, want)
+        assert not torch.equal(parts[0](z[:2]), parts[1](z[:2]))  # three different nets

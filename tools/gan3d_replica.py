@@ -44,6 +44,8 @@ what they measured):
   code of c values. A head Q on D's features predicts the code, and G and Q minimise the
   cross-entropy, weighted by ``--info-weight`` (1). Also prints how the judge's classes
   spread over the codes.
+* ``--generators K``: K generators as one mixture (:class:`Mixture`), each drawing an
+  equal share of every batch (K must divide the batch and the 1000 scored samples).
 * ``--spectral-norm``: every D convolution's weight divided by its largest singular value
   (Miyato et al. 2018, one power iteration per step; torch's ``spectral_norm``), usually
   with ``--no-d-batchnorm``.
@@ -80,6 +82,20 @@ def generator(latent_dim=200, width=16):
         nn.ReLU(),
         nn.ConvTranspose3d(2 * w, w, 4, 2, 1, bias=False), nn.BatchNorm3d(w), nn.ReLU(),
         nn.ConvTranspose3d(w, 1, 4, 2, 1, bias=False), nn.Sigmoid())
+
+
+class Mixture(nn.Module):
+    """K generators side by side (a mixture, as in MGAN, Hoang et al. 2018, without its
+    classifier): a batch of z is cut into K equal chunks, chunk k goes through G_k, and
+    the outputs are stacked. Each G_k's image is a connected set, the mixture's need not
+    be: K solids classes apart need no path of in-between shapes."""
+
+    def __init__(self, generators):
+        super().__init__()
+        self.parts = nn.ModuleList(generators)
+
+    def forward(self, z):
+        return torch.cat([g(c) for g, c in zip(self.parts, z.chunk(len(self.parts)))])
 
 
 def discriminator(width=16, batchnorm=True, dropout=0.0):
@@ -149,7 +165,8 @@ def train(opts, log=print, on_step=None):
             "centre_data": opts.centre_data}
     X = torch.as_tensor(backend.to_numpy(E.training_shapes(data, opts.seed)[0]))
     c = opts.codes
-    G = generator(opts.latent_dim + c, opts.g_width)
+    G = (Mixture([generator(opts.latent_dim + c, opts.g_width) for _ in range(opts.generators)])
+         if opts.generators > 1 else generator(opts.latent_dim + c, opts.g_width))
     body, head = discriminator(opts.d_width, not opts.no_d_batchnorm, opts.dropout)
     Q = (nn.Sequential(nn.Conv3d(2 * opts.d_width, 2 * opts.d_width, 4, 1, 0),
                        nn.LeakyReLU(0.2), nn.Flatten(), nn.Linear(2 * opts.d_width, c))
@@ -315,6 +332,7 @@ def parser():
     ap.add_argument("--joint-batch", action="store_true")
     ap.add_argument("--codes", type=int, default=0)
     ap.add_argument("--info-weight", type=float, default=1.0)
+    ap.add_argument("--generators", type=int, default=1, metavar="K")
     ap.add_argument("--spectral-norm", action="store_true")
     ap.add_argument("--lr-decay-from", type=int, default=0, metavar="STEP")
     ap.add_argument("--score-every", type=int, default=0, metavar="K",
