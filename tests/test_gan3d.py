@@ -204,6 +204,17 @@ def test_flags_are_validated(tmp_path, capsys):
         assert not (tmp_path / "x").exists()
 
 
+def test_the_data_flags_reach_the_settings():
+    import argparse
+    parser = argparse.ArgumentParser()
+    experiment.add_arguments(parser)
+    for flags, soft, centre in (([], True, True), (["--no-soft-data"], False, True),
+                                (["--no-centre-data"], True, False),
+                                (["--no-soft-data", "--no-centre-data"], False, False)):
+        cfg = experiment.settings_from_args(parser.parse_args(flags))
+        assert (cfg["soft_data"], cfg["centre_data"]) == (soft, centre), flags
+
+
 # -- tools/gan3d_diagnose.py: the grown and shrunk shapes behind the README's judge test ------
 def _morph():
     import sys
