@@ -116,3 +116,19 @@ def test_a_mixture_sends_each_chunk_of_the_batch_to_its_own_generator():
         want = torch.cat([parts[k](z[2 * k:2 * k + 2]) for k in range(3)])
         assert out.shape == (6, 1, 16, 16, 16) and torch.equal(out, want)
         assert not torch.equal(parts[0](z[:2]), parts[1](z[:2]))  # three different nets
+
+
+@needs_torch
+def test_the_patch_d_gives_one_logit_per_local_neighbourhood():
+    import torch
+    R = _replica()
+    torch.manual_seed(0)
+    local = R.local_discriminator(width=2)
+    x = torch.zeros(2, 1, 16, 16, 16)
+    assert local(x).shape == (2, 1, 8, 8, 8)
+    # a change at one voxel moves only the logits whose 6³ neighbourhood holds it
+    y = x.clone()
+    y[0, 0, 0, 0, 0] = 1
+    with torch.no_grad():
+        moved = (local(y) != local(x))[0, 0]
+    assert moved[:2, :2, :2].all() and moved.sum() == 8  # 2³ of the 8³ logits

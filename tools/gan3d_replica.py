@@ -44,6 +44,8 @@ what they measured):
   code of c values. A head Q on D's features predicts the code, and G and Q minimise the
   cross-entropy, weighted by ``--info-weight`` (1). Also prints how the judge's classes
   spread over the codes.
+* ``--local-weight λ``: also a patch D (:func:`local_discriminator`, its own Adam at lr_D)
+  with the same losses averaged over its 8³ logits, weighted by λ in G's loss (0: none).
 * ``--generators K``: K generators as one mixture (:class:`Mixture`), each drawing an
   equal share of every batch (K must divide the batch and the 1000 scored samples).
 * ``--spectral-norm``: every D convolution's weight divided by its largest singular value
@@ -109,6 +111,16 @@ def discriminator(width=16, batchnorm=True, dropout=0.0):
         if dropout:
             layers.append(nn.Dropout3d(dropout))
     return nn.Sequential(*layers), nn.Sequential(nn.Conv3d(2 * w, 1, 4, 1, 0), nn.Flatten())
+
+
+def local_discriminator(width=16):
+    """A patch D: a logit for each of 8³ overlapping 6³ neighbourhoods (k3 s1, then k4 s2,
+    then a 1×1×1 convolution; LeakyReLU 0.2, no BatchNorm), to judge corners, edges and
+    taper locally beside the global D (PatchGAN, Isola et al. 2017, in 3-D)."""
+    w = width
+    return nn.Sequential(nn.Conv3d(1, w, 3, 1, 1), nn.LeakyReLU(0.2),
+                         nn.Conv3d(w, 2 * w, 4, 2, 1), nn.LeakyReLU(0.2),
+                         nn.Conv3d(2 * w, 1, 1))
 
 
 def init_weights(*modules):
@@ -183,6 +195,10 @@ def train(opts, log=print, on_step=None):
     opt_D = torch.optim.Adam(list(body.parameters()) + list(head.parameters()) + extra,
                              opts.lr_d, betas=betas)
     G_avg = copy.deepcopy(G) if opts.ema else None
+    local = local_discriminator(opts.d_width) if opts.local_weight else None
+    if local is not None:
+        init_weights(local)
+        opt_L = torch.optim.Adam(local.parameters(), opts.lr_d, betas=betas)
     B, n = opts.batch_size, X.shape[0]
 
     def real_batch():
@@ -244,9 +260,17 @@ def train(opts, log=print, on_step=None):
             opt_D.zero_grad()
             loss.backward()
             opt_D.step()
+            if local is not None:
+                loss = opts.local_weight * d_loss(local(real).flatten(), local(fake).flatten())
+                opt_L.zero_grad()
+                loss.backward()
+                opt_L.step()
         z, code = latent(B)
-        _, a_fake, h = logits(straight_through(G(z), opts.binarize), None)
+        fake = straight_through(G(z), opts.binarize)
+        _, a_fake, h = logits(fake, None)
         loss = g_loss(a_fake)
+        if local is not None:
+            loss = loss + opts.local_weight * g_loss(local(fake).flatten())
         if c:
             loss = loss + opts.info_weight * F.cross_entropy(Q(h), code)
         opt_G.zero_grad()
@@ -332,6 +356,7 @@ def parser():
     ap.add_argument("--joint-batch", action="store_true")
     ap.add_argument("--codes", type=int, default=0)
     ap.add_argument("--info-weight", type=float, default=1.0)
+    ap.add_argument("--local-weight", type=float, default=0.0, metavar="λ")
     ap.add_argument("--generators", type=int, default=1, metavar="K")
     ap.add_argument("--spectral-norm", action="store_true")
     ap.add_argument("--lr-decay-from", type=int, default=0, metavar="STEP")
