@@ -126,9 +126,14 @@ def test_the_patch_d_gives_one_logit_per_local_neighbourhood():
     local = R.local_discriminator(width=2)
     x = torch.zeros(2, 1, 16, 16, 16)
     assert local(x).shape == (2, 1, 8, 8, 8)
-    # a change at one voxel moves only the logits whose 6³ neighbourhood holds it
-    y = x.clone()
-    y[0, 0, 0, 0, 0] = 1
-    with torch.no_grad():
-        moved = (local(y) != local(x))[0, 0]
-    assert moved[:2, :2, :2].all() and moved.sum() == 8  # 2³ of the 8³ logits
+    # a change at one voxel moves only the logits whose 6³ neighbourhood holds it: voxel u
+    # reaches first-layer outputs u − 1 … u + 1, and logit j reads those at 2j − 1 … 2j + 2
+    for u, first in ((0, 0), (7, 2)):
+        y = x.clone()
+        y[0, 0, u, u, u] = 1
+        with torch.no_grad():
+            moved = (local(y) != local(x))[0, 0]
+        reach = [j for j in range(8) if 2 * j - 1 <= u + 1 and 2 * j + 2 >= u - 1]
+        assert reach[0] == first
+        block = (slice(reach[0], reach[-1] + 1),) * 3
+        assert moved[block].all() and moved.sum() == len(reach) ** 3, u
